@@ -1,0 +1,1 @@
+"""HARE data platform: the Dagster code location (see definitions.py)."""

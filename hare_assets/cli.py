@@ -1,0 +1,144 @@
+"""The `hare` command: materialize the graph in-process, start the web UI, write the sample corpus."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def prepare_environment() -> None:
+    """Defaults for HARE_HOME / DAGSTER_HOME, and an instance config in DAGSTER_HOME."""
+    home = Path(os.environ.setdefault("HARE_HOME", str(Path(".hare").resolve()))).resolve()
+    os.environ["HARE_HOME"] = str(home)
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))).resolve()
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (dagster_home / "dagster.yaml").exists() and (REPO / "dagster.yaml").exists():
+        shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+
+
+def plan_runs(defs, selection: str | None, partition: str | None) -> list[tuple[list, str | None]]:
+    """(asset keys, partition key) per run, in dependency order.
+
+    Consecutive assets that share a partitions definition run together, one run per partition.
+    """
+    import dagster as dg
+
+    graph = defs.resolve_asset_graph()
+    selected = (dg.AssetSelection.from_string(selection).resolve(graph) if selection
+                else set(graph.get_all_asset_keys()))
+    if not selected:
+        raise SystemExit(f"hare: selection {selection!r} matches no asset")
+    waves: list[tuple[list, object]] = []
+    for level in graph.toposorted_asset_keys_by_level:
+        for key in sorted(k for k in level if k in selected):
+            pdef = graph.get(key).partitions_def
+            if waves and waves[-1][1] == pdef:
+                waves[-1][0].append(key)
+            else:
+                waves.append(([key], pdef))
+    runs: list[tuple[list, str | None]] = []
+    for keys, pdef in waves:
+        if pdef is None:
+            runs.append((keys, None))
+            continue
+        all_keys = pdef.get_partition_keys()
+        if partition is not None and partition not in all_keys:
+            continue
+        runs.extend((keys, k) for k in ([partition] if partition is not None else all_keys))
+    if partition is not None and not any(pk == partition for _, pk in runs):
+        raise SystemExit(f"hare: no selected asset has a partition {partition!r}")
+    return runs
+
+
+def materialize(selection: str | None, partition: str | None, verbose: bool) -> int:
+    prepare_environment()
+    import dagster as dg
+
+    from .definitions import defs
+
+    runs = plan_runs(defs, selection, partition)
+    assets = list(defs.assets or [])
+    resources = defs.resources or {}
+    instance = dg.DagsterInstance.get()
+    print(f"hare: {len(runs)} runs; HARE_HOME={os.environ['HARE_HOME']} DAGSTER_HOME={os.environ['DAGSTER_HOME']}",
+          flush=True)
+    failed: list[str] = []
+    started = time.monotonic()
+    for i, (keys, pk) in enumerate(runs, start=1):
+        names = ", ".join(k.to_user_string() for k in keys)
+        label = f"{names}" + (f" [{pk}]" if pk else "")
+        t0 = time.monotonic()
+        result = dg.materialize(assets, selection=keys, partition_key=pk, instance=instance, resources=resources,
+                                run_config=None if verbose else QUIET_LOGS, raise_on_error=False,
+                                tags={"hare/cli": "materialize"})
+        status = "ok" if result.success else "FAILED"
+        print(f"[{i}/{len(runs)}] {status:6s} {time.monotonic() - t0:6.1f}s  {label}  (run {result.run_id[:8]})",
+              flush=True)
+        if not result.success:
+            failed.append(label)
+            for event in result.all_events:
+                if event.is_step_failure or event.event_type_value == "ASSET_CHECK_EVALUATION" and not getattr(
+                        event.event_specific_data.asset_check_evaluation, "passed", True):
+                    print(f"    {event.message}", flush=True)
+        # A failed wave stops before its dependents; the other partitions of the wave still run.
+        last_of_wave = i == len(runs) or runs[i][0] != keys
+        if failed and last_of_wave:
+            break
+    total = time.monotonic() - started
+    if failed:
+        print(f"hare: {len(failed)} run(s) failed after {total:.1f}s: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    print(f"hare: all {len(runs)} runs succeeded in {total:.1f}s", flush=True)
+    return 0
+
+
+def ui(host: str, port: int) -> int:
+    prepare_environment()
+    cmd = ["dagster", "dev", "-h", host, "-p", str(port)]
+    cmd += ["-w", str(REPO / "workspace.yaml")] if (REPO / "workspace.yaml").exists() else ["-m", "hare_assets.definitions"]
+    print("hare: " + " ".join(cmd), flush=True)
+    os.chdir(REPO)
+    os.execvp(cmd[0], cmd)
+
+
+def sample(root: str | None) -> int:
+    prepare_environment()
+    from .sample import write_sample
+    from .settings import load_settings
+
+    target = Path(root) if root else Path(load_settings().sample_corpus.root)
+    manifest = write_sample(target)
+    print(f"hare: sample corpus at {target} ({sum(s['records'] for s in manifest['sources'].values())} records)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hare", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("materialize", help="materialize assets in-process (all partitions unless --partition)")
+    m.add_argument("--select", help="Dagster asset selection, e.g. 'raw_documents' or 'group:d1' or '+d1_documents'")
+    m.add_argument("--partition", help="only this partition key of the partitioned assets")
+    m.add_argument("--verbose", action="store_true", help="show Dagster's own step logs")
+    u = sub.add_parser("ui", help="start the Dagster web UI on this workspace")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=3000)
+    s = sub.add_parser("sample", help="write the embedded sample corpus")
+    s.add_argument("--root", help="target folder (default: the config's sample_corpus.root)")
+    args = parser.parse_args(argv)
+    if args.command == "materialize":
+        return materialize(args.select, args.partition, args.verbose)
+    if args.command == "ui":
+        return ui(args.host, args.port)
+    return sample(args.root)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""benchmark_ngrams, decontaminated_documents, contamination_report: the paper's decontamination."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..lake import DOCUMENT_SCHEMA, ParquetSink, parquet_glob, read_table, write_table
+from ..meta import code_version, conservation_result, conservation_spec, markdown_table, table_metadata
+from ..mixture.packing import Tokenizer
+from ..resources import HareResource
+from ..sources.assets import ensure_sample
+from ..warehouse import quote_literal
+from .benchmarks import load_benchmark
+from .ngrams import benchmark_ngram_rows, ngram_sizes, repetition_rates
+
+# Mix inputs: (asset, paper part) in the order they are checked.
+INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))
+MIX_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("source_weight", pa.float64()),
+                        ("tokens", pa.int64()), ("repetition_rate", pa.float64())])
+REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("stage", pa.string()),
+                              ("reason", pa.string()), ("tokens", pa.int64()), ("repetition_rate", pa.float64()),
+                              ("ngram_n", pa.int32()), ("benchmark", pa.string()), ("item_id", pa.string()),
+                              ("example_ngram", pa.string())])
+HIST_BINS = np.linspace(0, 1, 11)
+BATCH = 2048
+
+
+@dg.asset(
+    group_name="decontamination",
+    code_version=code_version("decontamination"),
+    kinds={"parquet"},
+    description=("The n-gram index of every configured benchmark (all splits, all samples): normalized tokens "
+                 "(lowercase, punctuation stripped), 64-bit n-gram hashes for every n the decontamination "
+                 "config uses, each with its benchmark, item id and the n-gram itself so a hit can be explained."),
+)
+def benchmark_ngrams(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+    settings = hare.settings()
+    ensure_sample(settings)
+    ns = sorted({n for spec in settings.decontamination.ngram.values() for n in ngram_sizes(spec)})
+    items, per_benchmark = [], {}
+    for bench in settings.benchmarks:
+        loaded = load_benchmark(bench.name, bench.uri)
+        per_benchmark[bench.name] = len(loaded)
+        items.extend((it.benchmark, f"{it.split}/{it.item_id}", it.text) for it in loaded)
+    table = benchmark_ngram_rows(items, ns)
+    write_table(hare.lake("benchmark_ngrams"), table)
+    hare.publish("benchmark_ngrams", "benchmark_ngrams", partitioned=False)
+    per_n = Counter(table["n"].to_pylist())
+    return dg.MaterializeResult(metadata={
+        **table_metadata(table, ["n", "hash", "benchmark", "item_id", "ngram"]),
+        "items_per_benchmark": dg.MetadataValue.json(per_benchmark),
+        "ngrams_per_n": dg.MetadataValue.json({str(k): v for k, v in sorted(per_n.items())}),
+    })
+
+
+def load_index(hare: HareResource) -> tuple[dict[int, np.ndarray], dict[int, tuple[str, str, str]]]:
+    """Sorted hash arrays per n, and hash -> (benchmark, item id, n-gram) for explanations."""
+    table = read_table(hare.lake("benchmark_ngrams"))
+    index = {int(n): np.unique(table.filter(pc.equal(table["n"], n))["hash"].to_numpy())
+             for n in pc.unique(table["n"]).to_pylist()}
+    explain = {h: (b, i, g) for h, b, i, g in zip(table["hash"].to_pylist(), table["benchmark"].to_pylist(),
+                                                   table["item_id"].to_pylist(), table["ngram"].to_pylist())}
+    return index, explain
+
+
+@dg.asset(
+    group_name="decontamination",
+    deps=["benchmark_ngrams", "d1_documents", "d2_documents", "d3_samples"],
+    code_version=code_version("decontamination", "mixture/packing.py"),
+    check_specs=[conservation_spec("decontaminated_documents", "D1 documents, D2 documents and D3 samples")],
+    kinds={"parquet"},
+    description=("Every document entering the mix (D1, D2, D3): first the length limits per part (Mistral "
+                 "v1 tokens), then the repetition rate = share of the document's n-grams found in the "
+                 "benchmark index (N per part from config); a document above the max rate (0.5) is "
+                 "removed. Removed rows keep the matched benchmark, item id, rate and an example n-gram."),
+)
+def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+    settings = hare.settings()
+    cfg = settings.decontamination
+    index, explain = load_index(hare)
+    tokenizer = Tokenizer()
+    reasons: Counter[str] = Counter()
+    rows_in = 0
+    with ParquetSink(hare.lake("decontaminated_documents"), MIX_SCHEMA) as kept_sink, \
+            ParquetSink(hare.lake("decontamination_rejections"), REJECTION_SCHEMA) as rej_sink, \
+            duckdb.connect() as con:
+        for asset, part in INPUTS:
+            limits, spec = cfg.length[part], cfg.ngram[part]
+            glob = parquet_glob(hare.root, asset, partitioned=False)
+            weight = "source_weight" if part == "d1" else "NULL::DOUBLE"
+            mix_part = "'d1'" if part == "d1" else "mix_part"
+            reader = con.execute(f"""
+                SELECT id, source, category, part, text, meta, {mix_part} AS mix_part, {weight} AS source_weight
+                FROM read_parquet({quote_literal(glob)}) ORDER BY id""").fetch_record_batch(BATCH)
+            for batch in reader:
+                docs = batch.to_pylist()
+                rows_in += len(docs)
+                tokens = [len(t) for t in tokenizer.encode_batch([d["text"] for d in docs])]
+                rates = repetition_rates([d["text"] for d in docs], index, spec)
+                kept, rejected = [], []
+                for doc, n_tok, r in zip(docs, tokens, rates):
+                    if n_tok < limits.min_tokens or n_tok > limits.max_tokens:
+                        reason = "too_short" if n_tok < limits.min_tokens else "too_long"
+                    elif r.rate > cfg.max_repetition_rate:
+                        reason = "benchmark_overlap"
+                    else:
+                        kept.append({**doc, "tokens": n_tok, "repetition_rate": r.rate})
+                        continue
+                    reasons[reason] += 1
+                    bench, item, gram = explain.get(r.first_match, (None, None, None))
+                    rejected.append({**doc, "stage": "decontamination", "reason": reason, "tokens": n_tok,
+                                     "repetition_rate": r.rate, "ngram_n": r.n, "benchmark": bench,
+                                     "item_id": item, "example_ngram": gram})
+                kept_sink.write_rows(kept)
+                rej_sink.write_rows(rejected)
+            context.log.info(f"{asset}: checked; {kept_sink.rows} kept and {rej_sink.rows} removed so far")
+    for name in ("decontaminated_documents", "decontamination_rejections"):
+        hare.publish(name, name, partitioned=False)
+    removed = read_table(hare.lake("decontamination_rejections"))
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(removed if removed.num_rows else read_table(hare.lake("decontaminated_documents")),
+                             ["id", "mix_part", "reason", "repetition_rate", "benchmark", "item_id", "example_ngram"]
+                             if removed.num_rows else ["id", "mix_part", "tokens"]),
+            "dagster/row_count": kept_sink.rows,
+            "rows_in": rows_in,
+            "removed_by_reason": dg.MetadataValue.json(dict(reasons)),
+            "tokenizer_sha256": tokenizer.sha256,
+        },
+        check_results=[conservation_result(rows_in, kept_sink.rows, reasons)],
+    )
+
+
+def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> list[dict]:
+    """Per part x benchmark: checked, removed, rate histogram of overlapping docs, top matched items."""
+    checked = Counter(kept["mix_part"].to_pylist()) + Counter(removed["mix_part"].to_pylist())
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in removed.filter(pc.equal(removed["reason"], "benchmark_overlap")).to_pylist():
+        groups[(r["mix_part"], r["benchmark"])].append(r)
+    rows = []
+    for part in sorted(checked):
+        for bench in benchmarks:
+            hits = groups.get((part, bench), [])
+            hist, _ = np.histogram([h["repetition_rate"] for h in hits], bins=HIST_BINS)
+            rows.append({
+                "part": part, "benchmark": bench, "documents_checked": checked[part], "removed": len(hits),
+                "removed_share": len(hits) / checked[part] if checked[part] else 0.0,
+                "rate_histogram": json.dumps(hist.tolist()),
+                "top_items": json.dumps(Counter(h["item_id"] for h in hits).most_common(5)),
+            })
+    return rows
+
+
+@dg.asset(
+    group_name="decontamination",
+    deps=["decontaminated_documents"],
+    code_version=code_version("decontamination"),
+    kinds={"parquet", "duckdb"},
+    description=("Per mix part x benchmark: documents checked, removed for benchmark overlap, the histogram "
+                 "of their repetition rates (10 bins over 0..1) and the most matched benchmark items."),
+)
+def contamination_report(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+    kept = read_table(hare.lake("decontaminated_documents"), columns=["mix_part"])
+    removed = read_table(hare.lake("decontamination_rejections"))
+    rows = report_rows(kept, removed, [b.name for b in hare.settings().benchmarks])
+    table = pa.Table.from_pylist(rows)
+    write_table(hare.lake("contamination_report"), table)
+    hare.publish("contamination_report", "contamination_report", partitioned=False)
+    return dg.MaterializeResult(metadata={
+        **table_metadata(table, n=len(rows)),
+        "report": dg.MetadataValue.md(markdown_table(
+            [r for r in rows if r["removed"]] or rows[:1],
+            ["part", "benchmark", "documents_checked", "removed", "removed_share", "top_items"])),
+    })

@@ -1,0 +1,52 @@
+"""The one Dagster code location: every dataset of the HARE system as an asset, groups = stages."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .cleaning.assets import build_cleaned_documents
+from .decontamination.assets import benchmark_ngrams, contamination_report, decontaminated_documents
+from .dedup.assets import build_d1_documents
+from .evaluation.assets import build_evaluation_assets
+from .mixture.assets import build_mixture_assets, run_partitions
+from .resources import HareResource
+from .settings import load_settings
+from .sources.assets import build_raw_documents
+from .sql_models import sql_model_assets
+from .synthesis.assets import d2_documents, d3_samples
+from .topics.assets import synthesis_seeds, topic_clusters
+from .training.assets import build_checkpoints
+
+EXPENSIVE_GROUPS = ("training", "evaluation")
+
+
+def build_definitions() -> dg.Definitions:
+    settings = load_settings()
+    runs = run_partitions(settings)  # shared by mix, shards, checkpoints and scores: identity mapping
+    assets = [
+        build_raw_documents(settings),
+        build_cleaned_documents(settings),
+        build_d1_documents(),
+        topic_clusters, synthesis_seeds,
+        d2_documents, d3_samples,
+        benchmark_ngrams, decontaminated_documents, contamination_report,
+        *build_mixture_assets(runs),
+        build_checkpoints(runs),
+        *build_evaluation_assets(runs),
+        *sql_model_assets(),
+    ]
+    automation = dg.AutomationConditionSensorDefinition(
+        "hare_automation",
+        target=dg.AssetSelection.all() - dg.AssetSelection.groups(*EXPENSIVE_GROUPS),
+        default_condition=dg.AutomationCondition.eager(),
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Keeps the data stages (not training or evaluation) up to date with their inputs. Off by default.",
+    )
+    return dg.Definitions(
+        assets=assets,
+        sensors=[automation],
+        resources={"hare": HareResource(), "pipes_subprocess_client": dg.PipesSubprocessClient()},
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,75 @@
+"""Shared Dagster glue: metadata for tables, the conservation check, code versions."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Mapping
+
+import dagster as dg
+import pyarrow as pa
+
+PACKAGE = Path(__file__).parent
+CONSERVATION = "rows_conserved"
+
+
+def code_version(*relative_paths: str) -> str:
+    """Hash of the code files an asset runs: a change re-flags the asset as stale."""
+    h = hashlib.sha256()
+    for rel in relative_paths:
+        for f in sorted((PACKAGE / rel).glob("*.py")) if (PACKAGE / rel).is_dir() else [PACKAGE / rel]:
+            h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _schema(schema: pa.Schema) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in schema])
+
+
+def markdown_table(rows: list[Mapping], columns: list[str] | None = None, width: int = 80) -> str:
+    if not rows:
+        return "_(no rows)_"
+    columns = columns or list(rows[0])
+
+    def cell(v) -> str:
+        s = f"{v:.4g}" if isinstance(v, float) else str(v)
+        s = s.replace("\n", " ").replace("|", "\\|")
+        return s if len(s) <= width else s[: width - 1] + "…"
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def table_metadata(table: pa.Table, preview_columns: list[str] | None = None, n: int = 5) -> dict:
+    """Row count, column schema and a markdown preview of the first rows."""
+    cols = preview_columns or table.column_names
+    return {
+        "dagster/row_count": table.num_rows,
+        "dagster/column_schema": _schema(table.schema),
+        "preview": dg.MetadataValue.md(markdown_table(table.select(cols).slice(0, n).to_pylist(), cols)),
+    }
+
+
+def conservation_spec(asset: str, what: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        CONSERVATION, asset=asset, blocking=True,
+        description=f"{what}: rows in = rows kept + rows rejected (by reason); nothing disappears")
+
+
+def conservation_result(rows_in: int, kept: int, rejected: Mapping[str, int]) -> dg.AssetCheckResult:
+    rejected_total = sum(rejected.values())
+    return dg.AssetCheckResult(
+        check_name=CONSERVATION,
+        passed=rows_in == kept + rejected_total,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"rows_in": rows_in, "kept": kept, "rejected": rejected_total,
+                  "rejected_by_reason": dg.MetadataValue.json(dict(sorted(rejected.items())))},
+    )
+
+
+def counts_markdown(counts: Mapping[str, Mapping[str, int]], row_label: str) -> str:
+    """A rows x reasons count table (e.g. source x rule) as markdown."""
+    reasons = sorted({r for c in counts.values() for r in c})
+    rows = [{row_label: k, **{r: v.get(r, 0) for r in reasons}} for k, v in sorted(counts.items())]
+    return markdown_table(rows, [row_label, *reasons])

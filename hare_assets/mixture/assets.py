@@ -1,0 +1,97 @@
+"""training_mix and tokenized_shards: one partition per training run (stage or ablation arm)."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from ..lake import parquet_glob, read_table, tree_hash, write_table
+from ..meta import code_version, markdown_table, table_metadata
+from ..resources import HareResource
+from ..settings import Settings
+from ..warehouse import quote_literal
+from .packing import Tokenizer, pack, write_shards
+from .sampling import plan_mix
+
+TEXT_BATCH = 256
+
+
+def run_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
+    return dg.StaticPartitionsDefinition(list(settings.mixture.runs))
+
+
+def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        group_name="mixture",
+        partitions_def=runs,
+        deps=["decontaminated_documents"],
+        code_version=code_version("mixture"),
+        kinds={"parquet"},
+        description=("Weighted sampling of the decontaminated documents to the paper's Figure 2b weights (D1 46.5 "
+                     "with Table 3 per-source weights inside it, D2 synthetic 7.7, cosmopedia 5.93, Restruct "
+                     "23.5, open SFT 16.37) toward the run's token budget; parts too small are repeated "
+                     "(epochs) with a warning. stage1 = D1 only, stage2 = the full mix, plus the ablation arms."),
+    )
+    def training_mix(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+        cfg = hare.settings().mixture
+        run = cfg.runs[context.partition_key]
+        docs = read_table(hare.lake("decontaminated_documents"), ["id", "mix_part", "source", "source_weight", "tokens"])
+        docs = docs.rename_columns(["id", "part", "source", "source_weight", "tokens"])
+        plan, report = plan_mix(docs, cfg.weights, list(run.parts), run.token_budget, cfg.seed)
+        write_table(hare.lake("training_mix", context.partition_key), plan)
+        report_rows = [{"run": context.partition_key, **r} for r in report["rows"]]
+        write_table(hare.lake("mix_report", context.partition_key), pa.Table.from_pylist(report_rows))
+        hare.publish("training_mix", "training_mix", partitioned=True)
+        hare.publish("mix_report", "mix_report", partitioned=True)
+        for w in report["warnings"]:
+            context.log.warning(w)
+        return dg.MaterializeResult(metadata={
+            **table_metadata(plan),
+            "token_budget": run.token_budget,
+            "realized_vs_target": dg.MetadataValue.md(markdown_table(report_rows)),
+            "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in report["warnings"]) or "none"),
+        })
+
+    @dg.asset(
+        group_name="mixture",
+        partitions_def=runs,
+        deps=["training_mix", "decontaminated_documents"],
+        code_version=code_version("mixture"),
+        kinds={"numpy"},
+        description=("The run's mix tokenized with the Mistral v1 tokenizer (32,000 vocab), EOS after each "
+                     "document, packed into fixed rows of seq_len+1 tokens, shuffled deterministically, "
+                     "written as uint16 shards with a JSON manifest (format hare-packed-v1)."),
+    )
+    def tokenized_shards(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+        cfg = hare.settings().mixture
+        run = context.partition_key
+        tokenizer = Tokenizer()
+        plan_glob = str(hare.lake("training_mix", run) / "*.parquet")
+        docs_glob = parquet_glob(hare.root, "decontaminated_documents", partitioned=False)
+        with duckdb.connect() as con:
+            reader = con.execute(f"""
+                SELECT d.text FROM read_parquet({quote_literal(plan_glob)}) p
+                JOIN read_parquet({quote_literal(docs_glob)}) d USING (id) ORDER BY p."order"
+            """).fetch_record_batch(TEXT_BATCH)
+            token_lists = (ids for batch in reader for ids in tokenizer.encode_batch(batch.column("text").to_pylist()))
+            out = hare.lake("tokenized_shards", run)
+            manifest = write_shards(out, pack(token_lists, cfg.seq_len, tokenizer.eos_id), cfg.seq_len,
+                                    cfg.shard_sequences, cfg.seed,
+                                    {"run": run, "tokenizer": "mistral-v1", "tokenizer_sha256": tokenizer.sha256})
+        if manifest["total_sequences"] == 0:
+            raise dg.Failure(f"tokenized_shards[{run}]: the mix holds fewer than seq_len+1={cfg.seq_len + 1} tokens")
+        summary = {k: manifest[k] for k in ("total_sequences", "total_tokens", "dropped_tail_tokens", "seq_len")}
+        # The warehouse's `tokenized_shards` lists each run's shards (the tokens stay in the .bin files).
+        write_table(hare.lake("shard_manifests", run),
+                    pa.Table.from_pylist([{"run": run, **summary, "shards": len(manifest["shards"]), "path": str(out)}]))
+        hare.publish("tokenized_shards", "shard_manifests", partitioned=True)
+        return dg.MaterializeResult(
+            metadata={**summary, "shards": len(manifest["shards"]), "path": dg.MetadataValue.path(str(out)),
+                      "manifest": dg.MetadataValue.json(json.loads((out / "manifest.json").read_text()))},
+            data_version=dg.DataVersion(tree_hash(out.iterdir())),
+        )
+
+    return [training_mix, tokenized_shards]

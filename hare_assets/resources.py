@@ -1,0 +1,34 @@
+"""Resources: where data lives (HARE_HOME: lake + warehouse) and the active config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from .lake import asset_dir, parquet_glob
+from .settings import Settings, hare_home, load_settings
+from .warehouse import Warehouse
+
+
+class HareResource(dg.ConfigurableResource):
+    """The data root and config of this deployment (defaults: HARE_HOME, HARE_CONFIG)."""
+
+    home: str = ""
+
+    @property
+    def root(self) -> Path:
+        return Path(self.home).resolve() if self.home else hare_home()
+
+    def settings(self) -> Settings:
+        return load_settings()
+
+    def lake(self, asset: str, partition: str | None = None) -> Path:
+        return asset_dir(self.root, asset, partition)
+
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.root / "warehouse.duckdb")
+
+    def publish(self, table: str, asset: str, partitioned: bool) -> None:
+        """Expose a lake folder as a warehouse view of the same name."""
+        self.warehouse().register_view(table, parquet_glob(self.root, asset, partitioned))

@@ -1,0 +1,323 @@
+"""The project config: one YAML file validated with pydantic.
+
+`HARE_CONFIG` names the file; without it the packaged `default_config.yaml` runs on the embedded
+sample corpus. `${HARE_HOME}` (and any `${ENV}`) expands in strings; relative paths resolve against
+the config file's folder. A bad config fails at load with the key path and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PACKAGED_CONFIG = Path(__file__).with_name("default_config.yaml")
+BENCHMARK_NAMES = ("mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k")
+# The five parts of the final mix (paper Figure 2b) and the source `part` each open source feeds.
+MIX_PARTS = ("d1", "d2_synthetic", "d2_open", "d3_restruct", "d3_open")
+OPEN_PART_OF = {"d1": "d1", "d2": "d2_open", "d3": "d3_open"}
+FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the file and key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    category: str
+    part: Literal["d1", "d2", "d3"] = "d1"
+    weight: float = Field(ge=0)
+    uri: str
+    format: Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf"]
+    text_field: str = "text"
+    # How an open SFT source's records become task samples (d3 sources only).
+    converter: Literal["dolly", "openhermes", "autocot"] | None = None
+
+    @property
+    def mix_part(self) -> str:
+        return OPEN_PART_OF[self.part]
+
+    @model_validator(mode="after")
+    def _converter_only_for_d3(self) -> "Source":
+        if self.part == "d3" and self.converter is None:
+            raise ValueError("a d3 source needs a converter (dolly, openhermes or autocot)")
+        if self.uri.startswith("hf://") != (self.format == "hf"):
+            raise ValueError("format 'hf' goes with an hf:// uri and only with one")
+        return self
+
+
+class Benchmark(_Strict):
+    name: Literal["mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k"]
+    uri: str
+    # Rephrased copy in the same format, for the leakage delta (optional).
+    rephrased_uri: str | None = None
+
+
+class SampleCorpus(_Strict):
+    enabled: bool = True
+    root: str = "${HARE_HOME}/sample"
+
+
+class Ingestion(_Strict):
+    batch_rows: int = Field(5000, gt=0)
+
+
+class Cleaning(_Strict):
+    min_words: int = Field(20, ge=0)
+    max_words: int = Field(100_000, gt=0)
+    max_non_alpha_fraction: float = Field(0.35, ge=0, le=1)
+    max_duplicate_line_fraction: float = Field(0.30, ge=0, le=1)
+    require_terminal_punctuation: bool = True
+    language: str = "en"
+    language_threshold: float = Field(0.65, ge=0, le=1)
+    # Categories whose documents get the code / math rule sets instead of the prose one.
+    code_categories: tuple[str, ...] = ("Code",)
+    math_categories: tuple[str, ...] = ("Math", "Khan Academy")
+
+
+class Dedup(_Strict):
+    shingle_words: int = Field(5, gt=0)
+    num_perm: int = Field(128, gt=0)
+    jaccard_threshold: float = Field(0.7, gt=0, lt=1)
+    seed: int = 1
+
+
+class Topics(_Strict):
+    # Table 4: seed source -> synthesis category.
+    seed_sources: dict[str, str] = Field(default_factory=dict)
+    n_clusters: int = Field(8, gt=1)
+    max_documents: int = Field(100_000, gt=0)
+    exclude_clusters: tuple[str, ...] = ()
+    min_cluster_size: int = Field(1, ge=1)
+    seeds_per_topic: int = Field(4, gt=0)
+    seed_chars: int = Field(600, gt=0)
+    seed: int = 7
+
+
+class Backend(_Strict):
+    kind: Literal["transformers", "openai", "vllm"] = "transformers"
+    # A local path or hub name; "tiny-random-mistral" builds a random-weight model locally (offline).
+    model: str = "tiny-random-mistral"
+    base_url: str | None = None
+    api_key_env: str = "HARE_LLM_API_KEY"
+    max_new_tokens: int = Field(64, gt=0)
+    temperature: float = Field(0.0, ge=0)
+    batch_size: int = Field(8, gt=0)
+    seed: int = 0
+
+
+class Synthesis(_Strict):
+    backend: Backend = Backend()
+    d3_seed_documents: int = Field(16, ge=0)
+    d3_categories: tuple[str, ...] = ("Wiki", "Code", "Math", "Books", "Law")
+
+
+class LengthLimit(_Strict):
+    min_tokens: int = Field(0, ge=0)
+    max_tokens: int = Field(1_000_000, gt=0)
+
+
+class Decontamination(_Strict):
+    # N per part: an int, or [lo, hi] (see decontamination/ngrams.py for how a range applies).
+    ngram: dict[str, int | tuple[int, int]] = Field(
+        default_factory=lambda: {"d1": 13, "d2": (10, 15), "d3": (4, 8)})
+    max_repetition_rate: float = Field(0.5, ge=0, le=1)
+    length: dict[str, LengthLimit] = Field(default_factory=lambda: {
+        "d1": LengthLimit(min_tokens=0, max_tokens=1_000_000),
+        "d2": LengthLimit(min_tokens=0, max_tokens=2048),
+        "d3": LengthLimit(min_tokens=0, max_tokens=512)})
+
+    @field_validator("ngram")
+    @classmethod
+    def _ngram_keys(cls, v: dict) -> dict:
+        for part, n in v.items():
+            if part not in ("d1", "d2", "d3"):
+                raise ValueError(f"unknown part {part!r} (use d1, d2, d3)")
+            lo, hi = (n, n) if isinstance(n, int) else n
+            if not 1 <= lo <= hi:
+                raise ValueError(f"{part}: n-gram sizes must satisfy 1 <= lo <= hi, got {n}")
+        return v
+
+
+class MixRun(_Strict):
+    parts: tuple[str, ...]
+    token_budget: int = Field(gt=0)
+
+    @field_validator("parts")
+    @classmethod
+    def _known_parts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(v) - set(MIX_PARTS))
+        if unknown:
+            raise ValueError(f"unknown mix parts {unknown}; known: {list(MIX_PARTS)}")
+        return v
+
+
+class Mixture(_Strict):
+    weights: dict[str, float] = Field(default_factory=lambda: {
+        "d1": 46.5, "d2_synthetic": 7.7, "d2_open": 5.93, "d3_restruct": 23.5, "d3_open": 16.37})
+    runs: dict[str, MixRun]
+    seq_len: int = Field(2048, gt=1)
+    shard_sequences: int = Field(4096, gt=0)
+    seed: int = 11
+
+
+class TrainRun(_Strict):
+    preset: str = "tiny"
+    init_from: str | None = None  # another run whose final checkpoint this one continues
+    max_steps: int = Field(20, gt=0)
+    micro_batch_size: int = Field(2, gt=0)
+    grad_accum_steps: int = Field(1, gt=0)
+    seq_len: int = Field(256, gt=1)
+    lr: float = Field(3e-4, gt=0)
+    warmup_steps: int = Field(2, ge=0)
+    save_every: int = Field(10, gt=0)
+    seed: int = 0
+
+
+class Training(_Strict):
+    launcher: Literal["python", "deepspeed"] = "python"
+    deepspeed_zero_stage: int = Field(1, ge=0, le=3)
+    runs: dict[str, TrainRun]
+
+
+class Evaluation(_Strict):
+    max_items_per_benchmark: int = Field(50, gt=0)
+    few_shot: dict[str, int] = Field(default_factory=lambda: {
+        "arc_challenge": 25, "hellaswag": 10, "truthfulqa": 0, "mmlu": 5, "winogrande": 5, "gsm8k": 5})
+    gsm8k_max_new_tokens: int = Field(32, gt=0)
+    leakage_ngram: int = Field(5, gt=0)
+    leakage_starts: int = Field(5, gt=0)
+
+
+class Settings(_Strict):
+    sample_corpus: SampleCorpus = SampleCorpus()
+    sources: tuple[Source, ...]
+    benchmarks: tuple[Benchmark, ...]
+    ingestion: Ingestion = Ingestion()
+    cleaning: Cleaning = Cleaning()
+    dedup: Dedup = Dedup()
+    topics: Topics = Topics()
+    synthesis: Synthesis = Synthesis()
+    decontamination: Decontamination = Decontamination()
+    mixture: Mixture
+    training: Training
+    evaluation: Evaluation = Evaluation()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> "Settings":
+        names = [s.name for s in self.sources]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"sources: duplicate names {dup}")
+        unknown = sorted(set(self.topics.seed_sources) - set(names))
+        if unknown:
+            raise ValueError(f"topics.seed_sources: not configured sources {unknown}")
+        missing = sorted(set(self.training.runs) - set(self.mixture.runs))
+        if missing:
+            raise ValueError(f"training.runs: {missing} have no mixture.runs entry of the same name")
+        for name, run in self.training.runs.items():
+            if run.init_from is not None and run.init_from not in self.training.runs:
+                raise ValueError(f"training.runs.{name}.init_from: unknown run {run.init_from!r}")
+        return self
+
+    def source(self, name: str) -> Source:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(f"no source named {name!r} in the config")
+
+    @property
+    def d1_sources(self) -> tuple[Source, ...]:
+        return tuple(s for s in self.sources if s.part == "d1")
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def hare_home() -> Path:
+    return Path(os.environ.get("HARE_HOME", ".hare")).resolve()
+
+
+def _expand(value: str, base: Path) -> str:
+    def sub(m: re.Match) -> str:
+        if m.group(1) == "HARE_HOME":
+            return str(hare_home())
+        if m.group(1) not in os.environ:
+            raise ConfigError(f"environment variable {m.group(1)} used in the config is not set")
+        return os.environ[m.group(1)]
+
+    out = _VAR.sub(sub, value)
+    if out.startswith("hf://") or Path(out).is_absolute():
+        return out
+    return str(base / out)
+
+
+def _resolve_paths(raw: dict, base: Path) -> dict:
+    """Expand variables and resolve relative paths in the keys that hold paths."""
+    for s in raw.get("sources") or []:
+        if isinstance(s, dict) and isinstance(s.get("uri"), str):
+            s["uri"] = _expand(s["uri"], base)
+    for b in raw.get("benchmarks") or []:
+        if isinstance(b, dict):
+            for key in ("uri", "rephrased_uri"):
+                if isinstance(b.get(key), str):
+                    b[key] = _expand(b[key], base)
+    sample = raw.get("sample_corpus")
+    if isinstance(sample, dict) and isinstance(sample.get("root"), str):
+        sample["root"] = _expand(sample["root"], base)
+    return raw
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"invalid config {path}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_settings(path: Path) -> Settings:
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist (HARE_CONFIG)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {path} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path}: the top level must be a mapping")
+    raw = _resolve_paths(raw, path.parent)
+    if not (isinstance(raw.get("sample_corpus"), dict) and "root" in raw["sample_corpus"]):
+        raw.setdefault("sample_corpus", {})
+        if isinstance(raw["sample_corpus"], dict):
+            raw["sample_corpus"]["root"] = _expand(SampleCorpus().root, path.parent)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(path, e)) from None
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("HARE_CONFIG") or PACKAGED_CONFIG).resolve()
+
+
+@lru_cache(maxsize=8)
+def _cached(path: Path, mtime: float, home: str) -> Settings:
+    return parse_settings(path)
+
+
+def load_settings() -> Settings:
+    """The active config (HARE_CONFIG or the packaged default), re-read when the file changes."""
+    path = config_path()
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    return _cached(path, mtime, str(hare_home()))

@@ -1,0 +1,150 @@
+"""Reads one configured source into document rows, in bounded batches.
+
+Formats: JSONL (plain, .gz, .zst), Parquet and Hugging Face datasets (`hf://org/name`, optional
+`?split=...&config=...`). A malformed record (invalid UTF-8, bad JSON, missing or non-text text
+field) becomes a quarantine row with its file and line; it never stops the source.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import parse_qs, urlparse
+
+import pyarrow.parquet as pq
+
+from ..lake import stable_id
+from ..settings import Source
+
+
+class SourceError(RuntimeError):
+    """The source cannot be read at all (no files, unreadable file, missing extra)."""
+
+
+@dataclass
+class Rejected:
+    file: str
+    line: int
+    reason: str
+    raw: str
+
+
+def source_files(source: Source) -> list[Path]:
+    files = sorted(Path(p) for p in glob.glob(source.uri, recursive=True) if Path(p).is_file())
+    if not files:
+        raise SourceError(f"source {source.name}: no files match uri {source.uri!r}")
+    return files
+
+
+def _open_text_lines(path: Path) -> Iterator[bytes]:
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rb") as f:
+            yield from f
+    elif path.name.endswith(".zst"):
+        import zstandard
+
+        with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as z:
+            yield from io.BufferedReader(z)
+    else:
+        with open(path, "rb") as f:
+            yield from f
+
+
+def _jsonl_records(path: Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed object | Rejected) for each non-blank line."""
+    for lineno, raw in enumerate(_open_text_lines(path), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield lineno, Rejected(str(path), lineno, "invalid_utf8", f"{e}: {raw[:200]!r}")
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as e:
+            yield lineno, Rejected(str(path), lineno, "bad_json", f"{e.msg} at column {e.colno}: {line[:200]}")
+
+
+def _parquet_records(path: Path, batch_rows: int) -> Iterator[tuple[int, object]]:
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        for rec in batch.to_pylist():
+            row += 1
+            yield row, rec
+
+
+def _hf_records(uri: str) -> Iterator[tuple[str, int, object]]:
+    try:
+        import datasets
+    except ImportError as e:
+        raise SourceError(f"{uri}: reading hf:// sources needs the 'hf' extra (pip install 'hare-platform[hf]')") from e
+    u = urlparse(uri)
+    q = parse_qs(u.query)
+    name = (u.netloc + u.path).strip("/")
+    ds = datasets.load_dataset(name, q.get("config", [None])[0], split=q.get("split", ["train"])[0], streaming=True)
+    for i, rec in enumerate(ds, start=1):
+        yield uri, i, rec
+
+
+def iter_records(source: Source, batch_rows: int) -> Iterator[tuple[str, int, object]]:
+    """(file, line or row, record | Rejected) over every file of the source, in file order."""
+    if source.format == "hf":
+        yield from _hf_records(source.uri)
+        return
+    for path in source_files(source):
+        records = _parquet_records(path, batch_rows) if source.format == "parquet" else _jsonl_records(path)
+        for line, rec in records:
+            yield str(path), line, rec
+
+
+def to_document(source: Source, file: str, line: int, rec: object, root: str) -> dict | Rejected:
+    if isinstance(rec, Rejected):
+        return rec
+    if not isinstance(rec, dict):
+        return Rejected(file, line, "not_an_object", json.dumps(rec, default=str)[:200])
+    value = rec.get(source.text_field)
+    if value is None:
+        return Rejected(file, line, "missing_text_field",
+                        f"no {source.text_field!r} field: {json.dumps(rec, default=str)[:200]}")
+    if isinstance(value, (list, dict)):  # structured records (chat turns) travel as JSON text
+        value = json.dumps(value, ensure_ascii=False)
+    elif not isinstance(value, str):
+        return Rejected(file, line, "text_field_not_text", f"{source.text_field}={value!r}"[:200])
+    rel = str(Path(file).relative_to(root)) if file.startswith(root) else file
+    meta = {k: v for k, v in rec.items() if k != source.text_field}
+    meta["_file"], meta["_line"] = rel, line
+    return {
+        "id": f"{source.name}-{stable_id(source.name, rel, line)}",
+        "source": source.name,
+        "category": source.category,
+        "part": source.part,
+        "text": value,
+        "meta": json.dumps(meta, ensure_ascii=False, default=str),
+    }
+
+
+def glob_root(source: Source) -> str:
+    """The fixed folder before the first wildcard: ids stay stable if the tree moves."""
+    head = source.uri.split("*")[0].split("?")[0]
+    return head if head.endswith("/") else str(Path(head).parent) + "/"
+
+
+def read_source(source: Source, batch_rows: int) -> Iterator[tuple[list[dict], list[Rejected]]]:
+    """Batches of (good document rows, quarantined records)."""
+    root = glob_root(source)
+    good: list[dict] = []
+    bad: list[Rejected] = []
+    for file, line, rec in iter_records(source, batch_rows):
+        doc = to_document(source, file, line, rec, root)
+        (bad if isinstance(doc, Rejected) else good).append(doc)
+        if len(good) >= batch_rows:
+            yield good, bad
+            good, bad = [], []
+    if good or bad:
+        yield good, bad

@@ -1,0 +1,91 @@
+"""checkpoints: model_training launched through Dagster Pipes, one partition per run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from ..meta import code_version
+from ..resources import HareResource
+from ..settings import Settings, TrainRun
+
+
+def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) -> dict:
+    init_from = None
+    if cfg.init_from:
+        init_from = hare.root / "checkpoints" / cfg.init_from / "final"
+        if not init_from.is_dir():
+            raise dg.Failure(f"checkpoints[{run}] continues from run {cfg.init_from!r}, whose final checkpoint "
+                             f"{init_from} does not exist: materialize checkpoints[{cfg.init_from}] first")
+    return {
+        "preset": cfg.preset,
+        "shards_dir": str(hare.lake("tokenized_shards", run)),
+        "output_dir": str(hare.root / "checkpoints" / run),
+        "init_from": str(init_from) if init_from else None,
+        "seq_len": cfg.seq_len,
+        "micro_batch_size": cfg.micro_batch_size,
+        "grad_accum_steps": cfg.grad_accum_steps,
+        "max_steps": cfg.max_steps,
+        "lr": cfg.lr,
+        "warmup_steps": cfg.warmup_steps,
+        "save_every": cfg.save_every,
+        "seed": cfg.seed,
+        "deepspeed": {"zero_optimization": {"stage": settings.training.deepspeed_zero_stage}}
+        if settings.training.launcher == "deepspeed" else None,
+    }
+
+
+def launch_command(launcher: str, config_path: Path) -> list[str]:
+    if launcher == "deepspeed":
+        return ["deepspeed", "--module", "model_training.train", "--run-config", str(config_path)]
+    return [sys.executable, "-m", "model_training.train", "--run-config", str(config_path)]
+
+
+def shards_data_version(context: dg.AssetExecutionContext, run: str) -> str | None:
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("tokenized_shards"), asset_partitions=[run]), limit=1).records
+    if not records:
+        return None
+    return records[0].asset_materialization.tags.get("dagster/data_version")
+
+
+def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        group_name="training",
+        partitions_def=runs,
+        deps=["tokenized_shards"],
+        code_version=code_version("training"),
+        kinds={"pytorch"},
+        description=("A training run of model_training (HF MistralForCausalLM, AdamW, warmup + cosine, "
+                     "grad accumulation and clipping; DeepSpeed ZeRO when the launcher is deepspeed) on the "
+                     "run's tokenized_shards, launched through Dagster Pipes. stage2 continues from stage1's "
+                     "final checkpoint. Reports loss, tokens, tokens/s, MFU, a loss curve, the checkpoint path "
+                     "and the shards' data version; its data version is the checkpoint's content hash."),
+    )
+    def checkpoints(context: dg.AssetExecutionContext, hare: HareResource,
+                    pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
+        settings = hare.settings()
+        run = context.partition_key
+        cfg = run_config(settings, run, settings.training.runs[run], hare)
+        out = Path(cfg["output_dir"])
+        if (out / "final").exists():  # a finished run is retrained from scratch; an interrupted one resumes
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        config_path = out.parent / f"{run}.run.json"
+        config_path.write_text(json.dumps(cfg, indent=2))
+        result = pipes_subprocess_client.run(
+            context=context, command=launch_command(settings.training.launcher, config_path),
+        ).get_materialize_result()
+        return dg.MaterializeResult(
+            metadata={**(result.metadata or {}),
+                      "tokenized_shards_data_version": shards_data_version(context, run) or "unknown",
+                      "dagster_run": dg.MetadataValue.dagster_run(context.run_id),
+                      "run_config": dg.MetadataValue.json(cfg)},
+            data_version=result.data_version,
+        )
+
+    return checkpoints

@@ -1,0 +1,108 @@
+"""Memory-mapped reader of the packed token shards written by the platform's tokenization stage.
+
+Shard format ``hare-packed-v1`` (the contract with ``tokenized_shards``): a directory holding
+``manifest.json``::
+
+    {"format": "hare-packed-v1", "seq_len": L, "dtype": "uint16", "eos_id": 2,
+     "shards": [{"file": "shard-00000.bin", "sequences": n}, ...], ...other keys}
+
+and the shards, each ``n * (L + 1)`` tokens, row-major: one packed sequence of ``L + 1`` tokens per
+row, so a row gives inputs ``row[:-1]`` and labels ``row[1:]`` without padding.
+
+    data = PackedSequences("shards/", seq_len=1024)      # crop rows to 1024 + 1 tokens
+    for step, batch in enumerate(data.batches(batch_size=8, start_step=0, seed=0)):
+        inputs, labels = batch[:, :-1], batch[:, 1:]
+
+``batches`` is an endless stream over epochs, each epoch a seeded permutation of all rows; batch
+``k`` is a pure function of (seed, batch_size, k), so a resumed run asks for ``start_step=k`` and
+sees exactly the rows it would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMAT = "hare-packed-v1"
+
+
+def read_manifest(directory: str | os.PathLike) -> dict:
+    path = Path(directory) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    for key in ("seq_len", "dtype", "shards"):
+        if key not in manifest:
+            raise ValueError(f"{path}: missing key {key!r}")
+    if np.dtype(manifest["dtype"]).kind != "u":
+        raise ValueError(f"{path}: dtype {manifest['dtype']!r} is not an unsigned integer type")
+    return manifest
+
+
+def _open_shard(path: Path, sequences: int, row_len: int, dtype: np.dtype) -> np.memmap:
+    expected = sequences * row_len * dtype.itemsize
+    actual = path.stat().st_size
+    if actual != expected:
+        raise ValueError(f"{path}: {actual} bytes, manifest implies {sequences} x {row_len} tokens = {expected}")
+    return np.memmap(path, dtype=dtype, mode="r", shape=(sequences, row_len))
+
+
+class PackedSequences:
+    """Rows of ``seq_len + 1`` token ids across all shards of one directory."""
+
+    def __init__(self, directory: str | os.PathLike, seq_len: int | None = None):
+        self.directory = Path(directory)
+        self.manifest = read_manifest(self.directory)
+        self.stored_seq_len = int(self.manifest["seq_len"])
+        self.seq_len = self.stored_seq_len if seq_len is None else int(seq_len)
+        if not 0 < self.seq_len <= self.stored_seq_len:
+            raise ValueError(f"seq_len {self.seq_len} must be in 1..{self.stored_seq_len} (the shards' length)")
+        dtype = np.dtype(self.manifest["dtype"])
+        shards = [s for s in self.manifest["shards"] if s["sequences"] > 0]  # memmap cannot map 0 bytes
+        self._shards = [
+            _open_shard(self.directory / s["file"], int(s["sequences"]), self.stored_seq_len + 1, dtype) for s in shards
+        ]
+        self._starts = np.cumsum([0] + [len(s) for s in self._shards])
+        if len(self) == 0:
+            raise ValueError(f"{self.directory}: no sequences")
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        index %= len(self)
+        shard = int(np.searchsorted(self._starts, index, side="right")) - 1
+        return self._shards[shard][index - self._starts[shard], : self.seq_len + 1].astype(np.int64)
+
+    @property
+    def tokens_per_row(self) -> int:
+        """Tokens trained on per row (labels; the extra input token is not a prediction)."""
+        return self.seq_len
+
+    def epoch_order(self, epoch: int, seed: int) -> np.ndarray:
+        return np.random.default_rng([seed, epoch]).permutation(len(self))
+
+    def batches(self, batch_size: int, start_step: int = 0, seed: int = 0) -> Iterator[torch.Tensor]:
+        """Endless (batch_size, seq_len + 1) int64 batches, starting at batch number ``start_step``.
+
+        Rows are drawn as one stream over consecutive epochs, so a batch may straddle two epochs
+        and no row is dropped.
+        """
+        position = start_step * batch_size
+        epoch, order = -1, None
+        while True:
+            rows = []
+            for p in range(position, position + batch_size):
+                if p // len(self) != epoch:
+                    epoch = p // len(self)
+                    order = self.epoch_order(epoch, seed)
+                rows.append(self[int(order[p % len(self)])])
+            position += batch_size
+            yield torch.from_numpy(np.stack(rows))
