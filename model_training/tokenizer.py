@@ -63,7 +63,6 @@ def mistral_v1_tokenizer() -> PreTrainedTokenizerFast:
         eos_token="</s>",
         unk_token="<unk>",
         model_max_length=2048,
-        vocab_file=str(model_path),
     )
 
 

@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hare_assets.settings import PACKAGED_CONFIG, ConfigError, load_settings, parse_settings
+
+TABLE3 = {
+    "RedPajamaC4": ("C4", 11), "RedPajamaArxiv": ("Arxiv", 1.42), "Pubmed": ("References", 0.65),
+    "S2orc": ("Open Research Corpus", 1.68), "PhiPapers": ("Philosophy", 0.06), "RedPajamaBook": ("Book", 1.73),
+    "PG_19": ("Book", 1.46), "RedPajamaStackExchange": ("Net", 1.10), "HackerNews": ("News", 0.10),
+    "FreeLaw": ("Law", 0.46), "PileofLaw": ("Law", 0.34), "AMPS": ("Khan Academy", 0.96), "DM_math": ("Math", 0.5),
+    "Orca_math": ("Math", 2.56), "OpenWebMath": ("Math", 3.88), "Fanfics": ("Book", 1.32),
+    "RedPajamaWiki": ("Wiki", 7.78), "The-Stack": ("Code", 5.5), "StackOverFlow": ("Code", 4),
+}
+
+
+def default_raw() -> dict:
+    return yaml.safe_load(PACKAGED_CONFIG.read_text())
+
+
+def write(tmp_path: Path, raw: dict) -> Path:
+    p = tmp_path / "cfg.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+def test_default_config_lists_table3_and_open_sources(hare_home):
+    s = load_settings()
+    d1 = {x.name: (x.category, x.weight) for x in s.d1_sources}
+    assert d1 == TABLE3
+    assert sum(w for _, w in d1.values()) == pytest.approx(46.5)
+    assert {x.name for x in s.sources if x.part != "d1"} == {"cosmopedia", "dolly", "openhermes", "autocot"}
+    assert [b.name for b in s.benchmarks] == ["mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k"]
+    assert s.mixture.weights == {"d1": 46.5, "d2_synthetic": 7.7, "d2_open": 5.93, "d3_restruct": 23.5, "d3_open": 16.37}
+    assert s.sources[0].uri.startswith(str(hare_home))  # ${HARE_HOME} expanded
+
+
+def test_hare_config_overrides_and_relative_paths(tmp_path, hare_home, monkeypatch):
+    raw = default_raw()
+    raw["sources"] = [{"name": "mine", "category": "C4", "weight": 1.0, "uri": "data/*.jsonl", "format": "jsonl"}]
+    raw["topics"]["seed_sources"] = {}
+    monkeypatch.setenv("HARE_CONFIG", str(write(tmp_path, raw)))
+    s = load_settings()
+    assert [x.name for x in s.sources] == ["mine"]
+    assert s.sources[0].uri == str(tmp_path / "data" / "*.jsonl")
+
+
+@pytest.mark.parametrize("mutate, key, reason", [
+    (lambda r: r["sources"][0].update(weight=-1), "sources.0.weight", "greater than or equal to 0"),
+    (lambda r: r["sources"][1].update(format="csv"), "sources.1.format", "Input should be"),
+    (lambda r: r["sources"][2].pop("uri"), "sources.2.uri", "Field required"),
+    (lambda r: r["cleaning"].update(language_threshold=3), "cleaning.language_threshold", "less than or equal to 1"),
+    (lambda r: r["mixture"]["runs"]["stage1"].update(parts=["d9"]), "mixture.runs.stage1.parts", "unknown mix parts"),
+    (lambda r: r["dedup"].update(typo=1), "dedup.typo", "Extra inputs are not permitted"),
+])
+def test_bad_config_names_the_key_path(tmp_path, hare_home, mutate, key, reason):
+    raw = default_raw()
+    mutate(raw)
+    with pytest.raises(ConfigError) as e:
+        parse_settings(write(tmp_path, raw))
+    assert key in str(e.value) and reason in str(e.value) and "cfg.yaml" in str(e.value)
+
+
+def test_cross_reference_errors(tmp_path, hare_home):
+    raw = default_raw()
+    raw["training"]["runs"]["stage2"]["init_from"] = "nope"
+    with pytest.raises(ConfigError, match="training.runs.stage2.init_from: unknown run 'nope'"):
+        parse_settings(write(tmp_path, raw))
+    raw = default_raw()
+    raw["sources"].append(dict(raw["sources"][0]))
+    with pytest.raises(ConfigError, match=r"duplicate names \['RedPajamaC4'\]"):
+        parse_settings(write(tmp_path, raw))
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        parse_settings(tmp_path / "nope.yaml")
+    p = tmp_path / "bad.yaml"
+    p.write_text("sources: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_settings(p)
