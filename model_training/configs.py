@@ -17,9 +17,11 @@ Presets:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from transformers import MistralConfig
+if TYPE_CHECKING:
+    from transformers import MistralConfig
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class ModelPreset:
         return self.hidden // self.heads
 
     def to_mistral_config(self) -> MistralConfig:
+        # Imported here: the Dagster code location reads presets and FLOP counts without loading transformers.
+        from transformers import MistralConfig
+
         return MistralConfig(
             vocab_size=self.vocab,
             hidden_size=self.hidden,
@@ -72,9 +77,6 @@ class ModelPreset:
         norms = 2 * self.hidden  # RMSNorm before attention and before the MLP
         embeddings = self.vocab * self.hidden * (1 if self.tie_embeddings else 2)
         return self.layers * (attention + mlp + norms) + embeddings + self.hidden  # + final norm
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 PRESETS: dict[str, ModelPreset] = {

