@@ -62,8 +62,9 @@ def materialize(selection: str | None, partition: str | None, verbose: bool) -> 
     prepare_environment()
     import dagster as dg
 
-    from .definitions import defs
+    from .definitions import build_definitions
 
+    defs = build_definitions()  # from the current HARE_CONFIG
     runs = plan_runs(defs, selection, partition)
     assets = list(defs.assets or [])
     resources = defs.resources or {}

@@ -41,6 +41,7 @@ def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsD
         docs = read_table(hare.lake("decontaminated_documents"), ["id", "mix_part", "source", "source_weight", "tokens"])
         docs = docs.rename_columns(["id", "part", "source", "source_weight", "tokens"])
         plan, report = plan_mix(docs, cfg.weights, list(run.parts), run.token_budget, cfg.seed)
+        plan = plan.append_column("run", pa.array([context.partition_key] * plan.num_rows, pa.string()))
         write_table(hare.lake("training_mix", context.partition_key), plan)
         report_rows = [{"run": context.partition_key, **r} for r in report["rows"]]
         write_table(hare.lake("mix_report", context.partition_key), pa.Table.from_pylist(report_rows))

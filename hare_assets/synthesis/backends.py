@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -87,6 +88,17 @@ def _file_digest(paths: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
+def _folder_digest(folder: Path) -> str:
+    """A short fingerprint of a saved model folder: config, tokenizer and (small) weight files by
+    content, large weight files by size. Rebuilt or swapped weights give another model id."""
+    files = sorted(p for p in folder.iterdir()
+                   if p.name in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                                 "model.safetensors.index.json") or p.suffix == ".safetensors")
+    small = [p for p in files if p.stat().st_size < 64 << 20]
+    sizes = ",".join(f"{p.name}:{p.stat().st_size}" for p in files)
+    return hashlib.sha256((sizes + _file_digest(small)).encode()).hexdigest()[:12]
+
+
 def build_tiny_random_mistral(cache_dir: Path, seed: int = 0) -> Path:
     """Build (once) and save a random-weight tiny Mistral + the Mistral v1 tokenizer; return its folder.
 
@@ -99,12 +111,14 @@ def build_tiny_random_mistral(cache_dir: Path, seed: int = 0) -> Path:
     from model_training.configs import PRESETS
     from model_training.tokenizer import save_tokenizer
 
-    target = Path(cache_dir) / f"{TINY_RANDOM_MISTRAL}-seed{seed}"
+    preset = PRESETS["tiny"]
+    shape = hashlib.sha256(json.dumps(asdict(preset), sort_keys=True).encode()).hexdigest()[:8]
+    target = Path(cache_dir) / f"{TINY_RANDOM_MISTRAL}-{shape}-seed{seed}"
     if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    config = PRESETS["tiny"].to_mistral_config()
+    config = preset.to_mistral_config()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MistralForCausalLM(config)
@@ -140,23 +154,18 @@ class TransformersBackend:
         self._lock = threading.Lock()
         if model == TINY_RANDOM_MISTRAL:
             self.path: str = str(build_tiny_random_mistral(self.cache_dir, seed))
-            self.model_id = f"transformers:{TINY_RANDOM_MISTRAL}@seed{seed}"
+            self.model_id = f"transformers:{TINY_RANDOM_MISTRAL}#{_folder_digest(Path(self.path))}"
         else:
             self.path = model
             local = Path(model)
             if local.is_dir():
-                files = sorted(p for p in local.iterdir()
-                               if p.name in ("config.json", "generation_config.json", "tokenizer.json",
-                                             "model.safetensors.index.json") or p.suffix == ".safetensors")
-                small = [p for p in files if p.stat().st_size < 64 << 20]
-                sizes = ",".join(f"{p.name}:{p.stat().st_size}" for p in files)
-                digest = hashlib.sha256((sizes + _file_digest(small)).encode()).hexdigest()[:12]
-                self.model_id = f"transformers:{local.resolve().name}#{digest}"
+                self.model_id = f"transformers:{local.resolve().name}#{_folder_digest(local)}"
             else:
                 self.model_id = f"transformers:{model}"
 
     def __repr__(self) -> str:
-        return f"TransformersBackend(model={self.model_name!r}, batch_size={self.batch_size}, device={self.requested_device!r})"
+        return (f"TransformersBackend(model={self.model_name!r}, batch_size={self.batch_size}, "
+                f"device={self.requested_device!r})")
 
     def _device(self):
         import torch
@@ -348,7 +357,7 @@ class OpenAICompatibleBackend:
                 last = f"timeout after {self.timeout_s}s ({type(e).__name__})"
             except urllib.error.URLError as e:
                 last = f"connection error: {self._redact(str(e.reason), key)}"
-            except (ConnectionError, OSError) as e:  # reset by peer, remote closed, ...
+            except (ConnectionError, OSError, http.client.HTTPException) as e:  # reset, remote closed, truncated
                 last = f"connection error: {type(e).__name__}"
             if attempt < self.max_retries:
                 wait = self._backoff(attempt, retry_after)
@@ -385,7 +394,8 @@ class VLLMBackend:
         try:
             import vllm  # noqa: F401
         except ImportError as e:
-            raise BackendError(f"the vllm backend needs the vllm package (pip install 'hare-platform[gpu]'): {e}") from None
+            raise BackendError("the vllm backend needs the vllm package "
+                               f"(pip install 'hare-platform[gpu]'): {e}") from None
         import torch
 
         if not torch.cuda.is_available():

@@ -103,6 +103,11 @@ class CacheLockTimeout(RuntimeError):
     pass
 
 
+def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
+    sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+    return bool(con.execute(sql, [TABLE]).fetchone()[0])
+
+
 class RequestCache:
     def __init__(self, duckdb_path: str | Path, lock_timeout_s: float = 120.0):
         self.path = Path(duckdb_path)
@@ -122,7 +127,8 @@ class RequestCache:
                 if not any(m in msg for m in _LOCK_MARKERS):
                     raise
                 if time.monotonic() >= deadline:
-                    raise CacheLockTimeout(f"request cache {self.path} stayed locked for {self.lock_timeout_s}s: {e}") from e
+                    raise CacheLockTimeout(
+                        f"request cache {self.path} stayed locked for {self.lock_timeout_s}s: {e}") from e
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 2.0)
                 continue
@@ -141,9 +147,7 @@ class RequestCache:
             return {}
 
         def read(con: duckdb.DuckDBPyConnection) -> dict[str, Generation]:
-            exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                                 [TABLE]).fetchone()[0]
-            if not exists:
+            if not _has_table(con):
                 return {}
             found: dict[str, Generation] = {}
             for i in range(0, len(wanted), 50_000):
@@ -192,7 +196,7 @@ class RequestCache:
             return 0
 
         def n(con: duckdb.DuckDBPyConnection) -> int:
-            if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [TABLE]).fetchone()[0]:
+            if not _has_table(con):
                 return 0
             return int(con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0])
 

@@ -351,7 +351,8 @@ def format_sample(task: str, parsed: Parsed) -> str:
             rationale = (p.get("rationale") or "").strip()
             answer = p["answer"].strip()
             if rationale:
-                tail = "" if answer.casefold() in rationale[-(len(answer) + 40):].casefold() else f"\nThe answer is {answer}."
+                stated = re.search(r"answer\s*(?:is|:)\s*[*$(]*\s*" + re.escape(answer), rationale, re.I)
+                tail = "" if stated else f"\nThe answer is {answer}."
                 blocks.append(f"Question: {p['question'].strip()}\nAnswer: {rationale}{tail}")
             else:
                 blocks.append(f"Question: {p['question'].strip()}\nAnswer: {answer}")

@@ -1,0 +1,254 @@
+"""Exact and near-duplicate detection primitives for D1 (pure code, no Dagster).
+
+* `normalized_text_hash`: a signed 64-bit hash of the lowercased word sequence (whitespace and
+  punctuation do not count), stored as DuckDB BIGINT for exact dedup.
+* `signatures`: MinHash signatures over lowercased word n-gram shingles, vectorised with numpy over a
+  whole batch. Shingles are hashed to 64 bits (blake2b per distinct word, then a splitmix-style
+  combination over the n-gram), and permuted with datasketch's "affine64" scheme: MurmurHash3
+  finalizer pre-mix, then `a_k * h + b_k mod 2^64` with odd `a_k` (a bijection, so no collisions are
+  introduced), `a_k`, `b_k` drawn exactly as datasketch draws them. The result equals
+  `datasketch.MinHash(num_perm, seed, scheme="affine64", hashfunc=<our shingle hash>)` bit for bit.
+* `lsh_params`, `band_keys`: banding for LSH; one signed 64-bit key per (document, band), so the
+  bucket join happens in DuckDB on compact data.
+* `connected_components`, `choose_survivors`: clusters from candidate pairs and the document kept
+  per cluster (highest source weight, then smallest id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_WORD = re.compile(r"[^\W_]+")
+_U64 = np.uint64
+_MAX_U64 = np.iinfo(np.uint64).max
+# MurmurHash3 fmix64 constants (the pre-mix of datasketch's affine64 scheme).
+_FMIX_M1 = _U64(0xFF51AFD7ED558CCD)
+_FMIX_M2 = _U64(0xC4CEB9FE1A85EC53)
+_S33 = _U64(33)
+_GOLDEN = _U64(0x9E3779B97F4A7C15)  # odd multiplier used when chaining values
+_CHUNK_ELEMENTS = 1 << 22  # uint64 values of the (num_perm x shingles) block held at once: 32 MiB
+# Shingle words: runs of Unicode letters/digits, lowercased (Rust regex in polars; `words()` is the
+# Python equivalent used for the exact-dedup hash).
+_WORD_PATTERN = r"[\p{L}\p{N}]+"
+_WORD_HASH_CACHE: dict[str, int] = {}
+_WORD_HASH_CACHE_MAX = 2_000_000
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens (letters and digits; punctuation and whitespace separate them)."""
+    return _WORD.findall(text.lower())
+
+
+def _hash64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+_EMPTY_SHINGLE = _hash64(b"")  # the one shingle of a text without words
+
+
+def normalized_text_hash(text: str) -> int:
+    """Signed 64-bit hash (fits DuckDB BIGINT) of the lowercased words joined by single spaces, so
+    case, whitespace and punctuation differences do not make two documents different."""
+    norm = " ".join(words(text))
+    return int.from_bytes(hashlib.blake2b(norm.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> _S33)
+    h = h * _FMIX_M1
+    h = h ^ (h >> _S33)
+    h = h * _FMIX_M2
+    return h ^ (h >> _S33)
+
+
+def _chain(h: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Order-sensitive combination of a running hash with the next value."""
+    return _fmix64(h * _GOLDEN + v)
+
+
+@lru_cache(maxsize=16)
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of datasketch's affine64 scheme for (num_perm, seed): a odd, both uint64."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 63, num_perm, dtype=np.uint64) * _U64(2) + _U64(1)
+    b = gen.randint(0, 1 << 64, num_perm, dtype=np.uint64)
+    a.flags.writeable = False
+    b.flags.writeable = False
+    return a, b
+
+
+def _tokenize_batch(texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(distinct words, word ids of the whole batch concatenated, words per text), in Rust (polars
+    regex) and Arrow (dictionary encoding) rather than a Python loop over words."""
+    toks = pl.Series(values=list(texts), dtype=pl.String).fill_null("").str.to_lowercase() \
+        .str.extract_all(_WORD_PATTERN)
+    lengths = toks.list.len().fill_null(0).to_numpy().astype(np.int64)
+    encoded = pc.dictionary_encode(toks.explode(empty_as_null=False).drop_nulls().to_arrow())
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return encoded.dictionary.to_pylist(), ids, lengths
+
+
+def _word_hashes(vocab: list[str]) -> np.ndarray:
+    cache = _WORD_HASH_CACHE
+    if len(cache) > _WORD_HASH_CACHE_MAX:
+        cache.clear()
+    out = np.empty(len(vocab), dtype=np.uint64)
+    for i, w in enumerate(vocab):
+        h = cache.get(w)
+        if h is None:
+            h = cache[w] = _hash64(w.encode("utf-8"))
+        out[i] = h
+    return out
+
+
+def shingle_hashes(texts: Sequence[str], shingle_words: int) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of every word n-gram shingle of every text, concatenated, and the number of
+    shingles per text. A text with fewer than `shingle_words` words (even none) is one shingle
+    made of all its words."""
+    if shingle_words < 1:
+        raise ValueError("shingle_words must be >= 1")
+    k = shingle_words
+    n = len(texts)
+    vocab, ids, lengths = _tokenize_batch(texts)
+    # Word hashes of the whole batch, padded with k-1 zeros so every window start has k values.
+    w = np.concatenate([_word_hashes(vocab)[ids], np.zeros(k - 1, dtype=np.uint64)])
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    counts = np.maximum(lengths - k + 1, 1)
+
+    short = np.flatnonzero(lengths < k)
+    short_len = lengths[short]
+    short_hash = np.full(len(short), _EMPTY_SHINGLE, dtype=np.uint64)
+    h = w.copy()
+    for j in range(1, k + 1):  # after step j, h[p] hashes the j words starting at p
+        done = short_len == j
+        if done.any():
+            short_hash[done] = h[offsets[short[done]]]
+        if j == k:
+            break
+        h[: len(h) - j] = _chain(h[: len(h) - j], w[j:])
+
+    total = int(counts.sum())
+    first = np.zeros(n, dtype=np.int64)
+    np.cumsum(counts[:-1], out=first[1:])
+    doc_of = np.repeat(np.arange(n), counts)
+    out = h[offsets[:-1][doc_of] + (np.arange(total) - first[doc_of])]
+    out[first[short]] = short_hash
+    return out, counts
+
+
+def signatures(texts: Sequence[str], shingle_words: int, num_perm: int, seed: int) -> np.ndarray:
+    """MinHash signatures, uint64 array of shape (len(texts), num_perm); see the module docstring."""
+    n = len(texts)
+    out = np.full((num_perm, n), _MAX_U64, dtype=np.uint64)
+    if n == 0:
+        return out.T.copy()
+    a, b = permutations(num_perm, seed)
+    hashes, counts = shingle_hashes(texts, shingle_words)
+    hashes = _fmix64(hashes)
+    doc_of = np.repeat(np.arange(n), counts)
+    chunk = max(1, _CHUNK_ELEMENTS // num_perm)
+    for lo in range(0, len(hashes), chunk):
+        hi = min(lo + chunk, len(hashes))
+        block = a[:, None] * hashes[None, lo:hi]  # (num_perm, shingles): min-reduce along rows is fast
+        block += b[:, None]
+        d = doc_of[lo:hi]
+        starts = np.concatenate([[0], np.flatnonzero(d[1:] != d[:-1]) + 1])
+        docs = d[starts]
+        out[:, docs] = np.minimum(out[:, docs], np.minimum.reduceat(block, starts, axis=1))
+    return np.ascontiguousarray(out.T)
+
+
+def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    return float(np.mean(sig_a == sig_b))
+
+
+def _lsh_error(threshold: float, b: np.ndarray, r: np.ndarray, fp_weight: float, fn_weight: float) -> np.ndarray:
+    """Weighted false-positive area (below the threshold) + false-negative area (above it) of the
+    S-curve 1 - (1 - s^r)^b, per (b, r), by Gauss-Legendre quadrature."""
+    nodes, weights = np.polynomial.legendre.leggauss(64)
+
+    def area(lo: float, hi: float, positive: bool) -> np.ndarray:
+        s = (hi - lo) / 2 * nodes + (hi + lo) / 2
+        p = 1.0 - (1.0 - s[None, :] ** r[:, None]) ** b[:, None]
+        f = p if positive else 1.0 - p
+        return (hi - lo) / 2 * (f * weights[None, :]).sum(axis=1)
+
+    return fp_weight * area(0.0, threshold, True) + fn_weight * area(threshold, 1.0, False)
+
+
+@lru_cache(maxsize=64)
+def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows), bands * rows <= num_perm, minimising the weighted false-positive plus
+    false-negative area for the target Jaccard threshold (what datasketch's MinHashLSH does)."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError("threshold must be in (0, 1)")
+    if num_perm < 1:
+        raise ValueError("num_perm must be >= 1")
+    pairs = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], dtype=np.float64)
+    err = _lsh_error(threshold, pairs[:, 0], pairs[:, 1], fp_weight, fn_weight)
+    b, r = pairs[int(np.argmin(err))]
+    return int(b), int(r)
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One signed 64-bit key per (document, band) from the band's `rows` signature values: int64
+    array of shape (n, bands). Two documents share a bucket in band i iff their keys in column i are
+    equal (barring a 2^-64 collision)."""
+    sigs = np.asarray(sigs, dtype=np.uint64)
+    if sigs.ndim != 2 or bands * rows > sigs.shape[1]:
+        raise ValueError(f"need a 2-d signature array with at least {bands * rows} columns, got {sigs.shape}")
+    view = sigs[:, : bands * rows].reshape(sigs.shape[0], bands, rows)
+    h = np.full((sigs.shape[0], bands), _U64(rows), dtype=np.uint64)
+    for r in range(rows):
+        h = _chain(h, view[:, :, r])
+    return h.view(np.int64)
+
+
+def connected_components(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Union-find over candidate pairs: every id that appears maps to its component's smallest id."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in pairs:
+        a, b = int(a), int(b)
+        if a not in parent:
+            parent[a] = a
+        if b not in parent:
+            parent[b] = b
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if ra < rb:
+                parent[rb] = ra
+            else:
+                parent[ra] = rb
+    return {x: find(x) for x in parent}
+
+
+def choose_survivors(components: Mapping[int, int], weight: Mapping[int, float]) -> dict[int, int]:
+    """For each document of `components` (id -> component root), the id of the document its cluster
+    keeps: the highest `weight` (source weight), ties broken by the smallest id. Survivors map to
+    themselves; the others are near duplicates of their value."""
+    best: dict[int, int] = {}
+    for doc, root in components.items():
+        cur = best.get(root)
+        if cur is None or (-weight[doc], doc) < (-weight[cur], cur):
+            best[root] = doc
+    return {doc: best[root] for doc, root in components.items()}

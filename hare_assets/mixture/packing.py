@@ -1,0 +1,242 @@
+"""Tokenization (Mistral v1 sentencepiece) and packing into fixed-length uint16 shards (hare-packed-v1).
+
+Pure code: no Dagster. The contract with `model_training/data.py`:
+
+    out_dir/manifest.json   {"format": "hare-packed-v1", "seq_len": L, "dtype": "uint16", "eos_id": 2,
+                             "shards": [{"file": "shard-00000.bin", "sequences": n}, ...],
+                             "total_sequences", "total_tokens", "dropped_tail_tokens", ...extra}
+    out_dir/shard-NNNNN.bin n * (L + 1) uint16 token ids, row-major, one packed sequence per row
+
+Packing: documents are concatenated in the order given, each followed by EOS (no BOS), and the stream
+is cut into rows of L + 1 tokens (inputs row[:-1], labels row[1:]); consecutive rows do not overlap,
+and the trailing remainder shorter than a row is dropped and counted (`dropped_tail_tokens`).
+
+Shuffling (deterministic for a seed): rows are gathered into a buffer of `shard_sequences` rows; each
+full buffer is permuted with a generator seeded by (seed, buffer number) and written as one shard.
+When the whole run fits in one buffer (the sample corpus) this is a uniform shuffle of the whole run;
+for large runs memory stays bounded at one shard (4096 x 2049 x 2 bytes = 16 MiB at the paper's
+sequence length) and rows move only within their shard. That is enough here because the packer reads
+documents in the plan's `order`, already a seeded global shuffle of the documents (and the trainer
+permutes all rows again each epoch); the buffer breaks up the consecutive rows of a long document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "hare-packed-v1"
+DTYPE = np.uint16
+TOKENIZER_FILE = "tokenizer.model.v1"
+_ROWS_PER_BLOCK = 1024
+
+
+def mistral_tokenizer_path() -> Path:
+    """The Mistral v1 sentencepiece model (vocab 32000, bos 1, eos 2) shipped with mistral-common."""
+    import mistral_common
+
+    path = Path(mistral_common.__file__).resolve().parent / "data" / TOKENIZER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the installed mistral-common does not ship {TOKENIZER_FILE}")
+    return path
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Tokenizer:
+    """Sentencepiece over the Mistral v1 model; `encode_batch` adds neither BOS nor EOS."""
+
+    def __init__(self, path: str | os.PathLike | None = None, num_threads: int | None = None):
+        import sentencepiece as spm
+
+        self.path = Path(path) if path is not None else mistral_tokenizer_path()
+        self._sp = spm.SentencePieceProcessor(model_file=str(self.path))
+        self.num_threads = num_threads if num_threads is not None else (os.cpu_count() or 1)
+        self.vocab_size: int = self._sp.vocab_size()
+        self.bos_id: int = self._sp.bos_id()
+        self.eos_id: int = self._sp.eos_id()
+        self.sha256: str = file_sha256(self.path)
+
+    def encode_batch(self, texts: Sequence[str | None]) -> list[list[int]]:
+        texts = ["" if t is None else t for t in texts]
+        if not texts:
+            return []
+        return self._sp.encode(texts, out_type=int, add_bos=False, add_eos=False, num_threads=self.num_threads)
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_batch([text])[0]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self._sp.decode([int(i) for i in ids])
+
+
+class Packer:
+    """Iterator of uint16 blocks (k, seq_len + 1); counters are final once it is exhausted.
+
+    documents, input_tokens (document tokens + one EOS each), sequences, dropped_tail_tokens.
+    """
+
+    def __init__(self, token_lists: Iterable[Sequence[int]], seq_len: int, eos_id: int,
+                 rows_per_block: int = _ROWS_PER_BLOCK):
+        if seq_len < 1:
+            raise ValueError("seq_len must be >= 1")
+        if not 0 <= eos_id <= np.iinfo(DTYPE).max:
+            raise ValueError(f"eos id {eos_id} does not fit {np.dtype(DTYPE).name}")
+        self.seq_len, self.eos_id = seq_len, eos_id
+        self.row_len = seq_len + 1
+        self.block_tokens = self.row_len * max(1, rows_per_block)
+        self.documents = self.input_tokens = self.sequences = self.dropped_tail_tokens = 0
+        self.finished = False
+        self._it = self._blocks(iter(token_lists))
+
+    def __iter__(self) -> "Packer":
+        return self
+
+    def __next__(self) -> np.ndarray:
+        return next(self._it)
+
+    def _doc_array(self, ids: Sequence[int]) -> np.ndarray:
+        arr = np.empty(len(ids) + 1, np.int64)
+        arr[:-1] = ids
+        arr[-1] = self.eos_id
+        if len(ids) and (arr[:-1].min() < 0 or arr[:-1].max() > np.iinfo(DTYPE).max):
+            raise ValueError(f"token ids outside 0..{np.iinfo(DTYPE).max} cannot be stored as {np.dtype(DTYPE).name}")
+        return arr.astype(DTYPE)
+
+    def _blocks(self, token_lists: Iterator[Sequence[int]]) -> Iterator[np.ndarray]:
+        pending: list[np.ndarray] = []
+        buffered = 0
+        for ids in token_lists:
+            arr = self._doc_array(ids)
+            self.documents += 1
+            self.input_tokens += len(arr)
+            pending.append(arr)
+            buffered += len(arr)
+            if buffered >= self.block_tokens:
+                flat = np.concatenate(pending)
+                rows = len(flat) // self.row_len
+                cut = rows * self.row_len
+                pending, buffered = [flat[cut:]], len(flat) - cut
+                self.sequences += rows
+                yield flat[:cut].reshape(rows, self.row_len)
+        flat = np.concatenate(pending) if pending else np.zeros(0, DTYPE)
+        rows = len(flat) // self.row_len
+        cut = rows * self.row_len
+        self.dropped_tail_tokens = len(flat) - cut
+        self.sequences += rows
+        self.finished = True
+        if rows:
+            yield flat[:cut].reshape(rows, self.row_len)
+
+
+def pack(token_lists: Iterable[Sequence[int]], seq_len: int, eos_id: int) -> Packer:
+    """Documents + EOS concatenated and cut into rows of seq_len + 1 uint16 tokens (blocks of rows).
+
+    The returned iterator also counts `dropped_tail_tokens` (the remainder shorter than a row).
+    """
+    return Packer(token_lists, seq_len, eos_id)
+
+
+def _rows(blocks: Iterable[np.ndarray], row_len: int) -> Iterator[np.ndarray]:
+    for block in blocks:
+        block = np.asarray(block)
+        if block.ndim != 2 or block.shape[1] != row_len:
+            raise ValueError(f"packed rows must have shape (k, {row_len}), got {block.shape}")
+        yield block.astype(DTYPE, copy=False)
+
+
+def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], seq_len: int, shard_sequences: int,
+                 seed: int, manifest_extra: dict | None = None, *, eos_id: int | None = None) -> dict:
+    """Shuffle rows within buffers of `shard_sequences` rows and write shards + manifest.json.
+
+    `rows_iter` yields (k, seq_len + 1) blocks; when it is a `Packer` its counters (EOS id, dropped
+    tail, documents) go into the manifest. `eos_id` defaults to the packer's, else Mistral v1's (2).
+
+    Written into a temporary sibling folder and renamed into place at the end, so `out_dir` holds
+    either the previous complete output or the new one. Returns the manifest.
+    """
+    if shard_sequences < 1:
+        raise ValueError("shard_sequences must be >= 1")
+    out_dir = Path(out_dir)
+    row_len = seq_len + 1
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    shards: list[dict] = []
+
+    def flush(buffer: np.ndarray) -> None:
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF, len(shards)])
+        name = f"shard-{len(shards):05d}.bin"
+        buffer[rng.permutation(len(buffer))].tofile(tmp / name)
+        shards.append({"file": name, "sequences": int(len(buffer))})
+
+    try:
+        buffer = np.empty((shard_sequences, row_len), DTYPE)
+        filled = 0
+        for block in _rows(rows_iter, row_len):
+            start = 0
+            while start < len(block):
+                take = min(shard_sequences - filled, len(block) - start)
+                buffer[filled:filled + take] = block[start:start + take]
+                filled += take
+                start += take
+                if filled == shard_sequences:
+                    flush(buffer)
+                    filled = 0
+        if filled:
+            flush(buffer[:filled])
+        total = sum(s["sequences"] for s in shards)
+        manifest = {
+            "format": FORMAT, "seq_len": int(seq_len), "dtype": np.dtype(DTYPE).name,
+            "eos_id": int(eos_id if eos_id is not None else getattr(rows_iter, "eos_id", 2)),
+            "shards": shards, "total_sequences": total, "total_tokens": total * row_len,
+            "dropped_tail_tokens": int(getattr(rows_iter, "dropped_tail_tokens", 0)),
+            "documents": int(getattr(rows_iter, "documents", 0)),
+            "shuffle": {"seed": int(seed), "buffer_sequences": int(shard_sequences)},
+            **(manifest_extra or {}),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        if out_dir.exists():
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        if old.exists():
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def read_manifest(directory: str | os.PathLike) -> dict:
+    manifest = json.loads((Path(directory) / "manifest.json").read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{directory}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def read_shards(directory: str | os.PathLike) -> np.ndarray:
+    """All rows (total_sequences, seq_len + 1): a read-only memmap for one shard, a copy for several."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    row_len = int(manifest["seq_len"]) + 1
+    dtype = np.dtype(manifest["dtype"])
+    maps = [np.memmap(directory / s["file"], dtype=dtype, mode="r", shape=(int(s["sequences"]), row_len))
+            for s in manifest["shards"] if int(s["sequences"]) > 0]
+    if not maps:
+        return np.zeros((0, row_len), dtype)
+    return maps[0] if len(maps) == 1 else np.concatenate(maps)

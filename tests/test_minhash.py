@@ -1,0 +1,200 @@
+import random
+
+import numpy as np
+import pytest
+
+from hare_assets.dedup import minhash as mh
+from hare_assets.dedup.minhash import (
+    band_keys,
+    choose_survivors,
+    connected_components,
+    lsh_params,
+    normalized_text_hash,
+    shingle_hashes,
+    signatures,
+)
+
+K, P, SEED = 5, 128, 1
+
+
+def vocabulary(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    words = set()
+    while len(words) < n:
+        words.add("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9))))
+    return sorted(words)
+
+
+WORDS = vocabulary(5000)
+
+
+def doc(n_words: int, seed: int) -> list[str]:
+    return random.Random(seed).choices(WORDS, k=n_words)
+
+
+def shingle_set(tokens: list[str], k: int = K) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i:i + k]) for i in range(max(len(tokens) - k + 1, 1))}
+
+
+def true_jaccard(a: list[str], b: list[str]) -> float:
+    sa, sb = shingle_set(a), shingle_set(b)
+    return len(sa & sb) / len(sa | sb)
+
+
+def same_bucket(sigs: np.ndarray, i: int, j: int, bands: int, rows: int) -> bool:
+    keys = band_keys(sigs, bands, rows)
+    return bool((keys[i] == keys[j]).any())
+
+
+# --- exact hash ------------------------------------------------------------------------------------
+
+def test_normalized_text_hash_ignores_case_whitespace_punctuation():
+    h = normalized_text_hash("Hello,   World!\nThis is a test.")
+    assert h == normalized_text_hash("hello world -- this IS a test")
+    assert h != normalized_text_hash("Hello World, this is another test.")
+    assert isinstance(h, int) and -(2 ** 63) <= h < 2 ** 63
+    assert normalized_text_hash("") == normalized_text_hash(" ... ")
+
+
+# --- shingles and signatures -----------------------------------------------------------------------
+
+def reference_shingle_hash(tokens: list[str]) -> int:
+    h = np.array([mh._hash64(tokens[0].encode())], dtype=np.uint64)
+    for t in tokens[1:]:
+        h = mh._chain(h, np.array([mh._hash64(t.encode())], dtype=np.uint64))
+    return int(h[0])
+
+
+def test_shingle_hashes_match_a_per_shingle_reference():
+    texts = ["The quick brown fox jumps over the lazy dog.", "Only three words", "", "one two three four five",
+             "Ünïcode wörds, ÇA VA? oui ça va bien merci beaucoup"]
+    hashes, counts = shingle_hashes(texts, K)
+    assert counts.tolist() == [5, 1, 1, 1, 6]
+    expected = []
+    for t in texts:
+        toks = mh.words(t)
+        if not toks:
+            expected.append(int(mh._EMPTY_SHINGLE))
+        for i in range(max(len(toks) - K + 1, 1)):
+            if toks:
+                expected.append(reference_shingle_hash(toks[i:i + K]))
+    assert hashes.tolist() == expected
+
+
+def test_signatures_shape_dtype_and_identity():
+    texts = [" ".join(doc(150, 1)), " ".join(doc(150, 1)), " ".join(doc(150, 2)), "short text", ""]
+    sigs = signatures(texts, K, P, SEED)
+    assert sigs.shape == (5, P) and sigs.dtype == np.uint64
+    assert (sigs[0] == sigs[1]).all()
+    assert (sigs[0] != sigs[2]).mean() > 0.95
+    # Case, punctuation and spacing do not matter; the seed does.
+    variant = texts[0].upper().replace(" ", " ,  ")
+    assert (signatures([variant], K, P, SEED)[0] == sigs[0]).all()
+    assert (signatures([texts[0]], K, P, SEED + 1)[0] != sigs[0]).mean() > 0.95
+    # Batch composition does not change a document's signature.
+    assert (signatures(texts[2:3], K, P, SEED)[0] == sigs[2]).all()
+    assert signatures([], K, P, SEED).shape == (0, P)
+
+
+def test_signature_chunking_matches_unchunked(monkeypatch):
+    texts = [" ".join(doc(n, i)) for i, n in enumerate([3, 400, 50, 0, 1200, 7])]
+    full = signatures(texts, K, P, SEED)
+    monkeypatch.setattr(mh, "_CHUNK_ELEMENTS", P * 37)  # chunks that cut documents apart
+    assert (signatures(texts, K, P, SEED) == full).all()
+
+
+def test_signatures_equal_datasketch_affine64_on_the_same_shingle_hashes():
+    datasketch = pytest.importorskip("datasketch")
+    texts = [" ".join(doc(60, s)) for s in range(5)]
+    sigs = signatures(texts, K, P, SEED)
+    hashes, counts = shingle_hashes(texts, K)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    for i in range(len(texts)):
+        m = datasketch.MinHash(num_perm=P, seed=SEED, scheme="affine64", hashfunc=int)
+        m.update_batch([int(h) for h in hashes[bounds[i]:bounds[i + 1]]])
+        assert (m.hashvalues == sigs[i]).all()
+
+
+@pytest.mark.parametrize("overlap_words", [40, 100, 150, 180, 195])
+def test_estimated_jaccard_close_to_true(overlap_words):
+    base = doc(400, 7)
+    a = base[:200]
+    b = base[200 - overlap_words: 400 - overlap_words]
+    sigs = signatures([" ".join(a), " ".join(b)], K, 256, SEED)
+    estimate = float((sigs[0] == sigs[1]).mean())
+    assert estimate == pytest.approx(true_jaccard(a, b), abs=0.1)
+
+
+def test_near_duplicate_collides_unrelated_do_not():
+    bands, rows = lsh_params(0.7, 128)
+    original = doc(200, 11)
+    edited = list(original)
+    for pos in (30, 100, 170):
+        edited[pos] = "changed"
+    others = [" ".join(doc(200, 100 + s)) for s in range(20)]
+    texts = [" ".join(original), " ".join(edited)] + others
+    sigs = signatures(texts, K, 128, SEED)
+    assert true_jaccard(original, edited) > 0.8
+    assert same_bucket(sigs, 0, 1, bands, rows)
+    keys = band_keys(sigs, bands, rows)
+    for i in range(2, len(texts)):
+        assert not (keys[0] == keys[i]).any() and not (keys[1] == keys[i]).any()
+
+
+# --- LSH parameters and band keys -------------------------------------------------------------------
+
+def test_lsh_params_sanity():
+    b, r = lsh_params(0.7, 128)
+    assert (b, r) == (14, 9) and b * r <= 128
+    rows = [lsh_params(t, 128)[1] for t in (0.3, 0.5, 0.7, 0.9)]
+    assert rows == sorted(rows) and rows[0] < rows[-1]  # stricter threshold -> more rows per band
+    for t, n in [(0.5, 64), (0.8, 256), (0.9, 100)]:
+        b, r = lsh_params(t, n)
+        assert 1 <= b and 1 <= r and b * r <= n
+        # The S-curve's midpoint (1/b)^(1/r) sits near the threshold.
+        assert abs((1 / b) ** (1 / r) - t) < 0.12
+    with pytest.raises(ValueError):
+        lsh_params(1.0, 128)
+
+
+def test_lsh_params_match_datasketch():
+    lsh = pytest.importorskip("datasketch.lsh")
+    optimal = getattr(lsh, "_optimal_param", None)
+    if optimal is None:
+        pytest.skip("datasketch has no _optimal_param")
+    for t, n in [(0.5, 64), (0.7, 128), (0.85, 256), (0.9, 100)]:
+        assert lsh_params(t, n) == tuple(optimal(t, n, 0.5, 0.5))
+
+
+def test_band_keys():
+    sigs = signatures([" ".join(doc(100, 1)), " ".join(doc(100, 1)), " ".join(doc(100, 2))], K, P, SEED)
+    keys = band_keys(sigs, 14, 9)
+    assert keys.shape == (3, 14) and keys.dtype == np.int64
+    assert (keys[0] == keys[1]).all() and not (keys[0] == keys[2]).any()
+    assert len(set(keys[0].tolist())) == 14
+    # A key depends only on its band's rows.
+    changed = sigs.copy()
+    changed[0, 9] ^= np.uint64(1)  # first value of band 1
+    new = band_keys(changed, 14, 9)
+    assert new[0, 1] != keys[0, 1] and (np.delete(new[0], 1) == np.delete(keys[0], 1)).all()
+    with pytest.raises(ValueError):
+        band_keys(sigs, 20, 9)
+
+
+# --- components and survivors ------------------------------------------------------------------------
+
+def test_connected_components():
+    pairs = [(5, 3), (3, 9), (9, 5), (10, 11), (12, 11), (4, 20), (np.int64(20), np.int64(7))]
+    roots = connected_components(pairs)
+    assert roots == {3: 3, 5: 3, 9: 3, 10: 10, 11: 10, 12: 10, 4: 4, 7: 4, 20: 4}
+    assert connected_components([]) == {}
+    # A long chain given in an unfavourable order collapses to its smallest id.
+    chain = [(i + 1, i) for i in range(1000, 0, -1)]
+    assert set(connected_components(chain).values()) == {1}
+
+
+def test_choose_survivors_by_weight_then_id():
+    components = {1: 1, 2: 1, 3: 1, 7: 7, 8: 7}
+    weight = {1: 0.5, 2: 11.0, 3: 11.0, 7: 1.0, 8: 1.0}
+    survivors = choose_survivors(components, weight)
+    assert survivors == {1: 2, 2: 2, 3: 2, 7: 7, 8: 7}

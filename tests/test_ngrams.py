@@ -1,0 +1,223 @@
+"""Benchmark n-gram index and repetition rates (hare_assets/decontamination/ngrams.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from hare_assets.decontamination.ngrams import (
+    HASH_VERSION,
+    NGRAM_SCHEMA,
+    Result,
+    benchmark_ngram_rows,
+    ngram_hashes,
+    ngram_sizes,
+    normalize_tokens,
+    repetition_rate,
+    repetition_rates,
+)
+
+GSM_ITEM = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+            "How many clips did Natalia sell altogether in April and May? Natalia sold 48/2 = 24 clips in May. "
+            "Natalia sold 48+24 = 72 clips altogether in April and May. #### 72")
+ARC_ITEM = ("Which of the following statements best explains why magnets usually stick to a refrigerator door? "
+            "The refrigerator door is smooth. The refrigerator door contains iron. The refrigerator door is a good "
+            "conductor. The refrigerator door has electric wires in it. Answer: The refrigerator door contains iron.")
+ITEMS = [("gsm8k", "test/0", GSM_ITEM), ("arc_challenge", "test/Mercury_7220990", ARC_ITEM),
+         ("winogrande", "dev/1", "The trophy doesn't fit into the brown suitcase because the _ is too large.")]
+UNRELATED = ("The river delta formed over thousands of years as sediment carried from the mountains settled in the "
+             "shallow bay, creating fertile marshland that early farmers drained for rice paddies and orchards. "
+             "Today the region exports citrus fruit, and ferries connect its islands with the port city.")
+
+
+def build_index(items, ns):
+    table = benchmark_ngram_rows(items, ns)
+    return table, {int(n): np.unique(table.filter(pc.equal(table["n"], n))["hash"].to_numpy())
+                   for n in pc.unique(table["n"]).to_pylist()}
+
+
+# --------------------------------------------------------------------------- normalization and hashing
+
+def test_normalize_tokens():
+    assert normalize_tokens("Hello, World!  Don't stop—3+4=7.") == ["hello", "world", "don", "t", "stop", "3", "4", "7"]
+    assert normalize_tokens("“Naïve” CAFÉ\u3000déjà-vu\n\tx_y") == ["naïve", "café", "déjà", "vu", "x", "y"]
+    assert normalize_tokens("  padded  ") == ["padded"]
+    assert normalize_tokens("") == [] and normalize_tokens("!!! ...") == [] and normalize_tokens(None) == []
+    # Spacing around punctuation does not matter.
+    assert normalize_tokens("3+4=7, (a)") == normalize_tokens("3 + 4 = 7 ( a )")
+
+
+def test_hashes_are_fixed_values():
+    """A change in normalization-independent hashing must be deliberate (bump HASH_VERSION)."""
+    assert HASH_VERSION == "hare-ngram-v1"
+    words = ["the", "quick", "brown", "fox"]
+    assert ngram_hashes(words, 3).tolist() == [1866373882740386844, -4753419543195574380]
+    assert ngram_hashes(words, 1).tolist() == [1248865790271573625, 6872224988560030431,
+                                               -1596276889859465339, 8430270858886133303]
+
+
+def test_hashes_stable_across_processes():
+    code = ("from hare_assets.decontamination.ngrams import ngram_hashes as h;"
+            "print(h(['the','quick','brown','fox'], 3).tolist())")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
+    assert outs == {"[1866373882740386844, -4753419543195574380]"}
+
+
+def test_ngram_hashes_shape_and_position_independence():
+    words = normalize_tokens("a b c d a b c")
+    h = ngram_hashes(words, 3)
+    assert h.dtype == np.int64 and len(h) == 5
+    assert h[0] == h[4] and len(set(h.tolist())) == 4
+    assert len(ngram_hashes(words, 8)) == 0 and len(ngram_hashes([], 1)) == 0
+    # n is part of the hash: the same words never collide across sizes.
+    assert ngram_hashes(["x"], 1)[0] != ngram_hashes(["x", "x"], 2)[0]
+
+
+def test_ngram_sizes():
+    assert ngram_sizes(13) == [13]
+    assert ngram_sizes((10, 15)) == [10, 11, 12, 13, 14, 15]
+    assert ngram_sizes([4, 4]) == [4]
+    with pytest.raises(ValueError):
+        ngram_sizes((8, 4))
+    with pytest.raises(ValueError):
+        ngram_sizes(0)
+
+
+# --------------------------------------------------------------------------- the index
+
+def test_benchmark_ngram_rows_schema_and_distinct_rows():
+    items = [("gsm8k", "a", "one two three one two three"), ("gsm8k", "b", "one two three"),
+             ("mmlu", "c", "short")]
+    table = benchmark_ngram_rows(items, [2, 3])
+    assert table.schema == NGRAM_SCHEMA
+    rows = table.to_pylist()
+    keys = [(r["n"], r["hash"], r["benchmark"], r["item_id"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    a3 = [r["ngram"] for r in rows if r["item_id"] == "a" and r["n"] == 3]
+    assert a3 == ["one two three", "two three one", "three one two"]
+    assert [r["ngram"] for r in rows if r["item_id"] == "a" and r["n"] == 2] == ["one two", "two three", "three one"]
+    # The same n-gram in two items: one row each, same hash.
+    h = {(r["item_id"], r["ngram"]): r["hash"] for r in rows}
+    assert h[("a", "one two three")] == h[("b", "one two three")] == ngram_hashes(["one", "two", "three"], 3)[0]
+    assert not any(r["item_id"] == "c" for r in rows)  # one word: no 2-grams
+    assert benchmark_ngram_rows([], [3]).num_rows == 0
+
+
+def test_benchmark_ngram_rows_across_chunks(monkeypatch):
+    import hare_assets.decontamination.ngrams as ng
+
+    monkeypatch.setattr(ng, "_ITEM_CHUNK", 2)
+    items = ITEMS + [("gsm8k", "test/0", GSM_ITEM)]  # a repeated key in another chunk
+    chunked = benchmark_ngram_rows(items, [4, 13])
+    monkeypatch.setattr(ng, "_ITEM_CHUNK", 4096)
+    whole = benchmark_ngram_rows(items, [4, 13])
+    assert chunked.sort_by([("n", "ascending"), ("hash", "ascending"), ("item_id", "ascending")]).equals(
+        whole.sort_by([("n", "ascending"), ("hash", "ascending"), ("item_id", "ascending")]))
+
+
+# --------------------------------------------------------------------------- repetition rates
+
+def test_verbatim_quote_inside_prose_is_flagged():
+    table, index = build_index(ITEMS, [13, *range(4, 9)])
+    doc = ("Here is a homework question from my notes. " + GSM_ITEM + " I think the answer is right.")
+    [d1, d3, clean] = [repetition_rates([doc], index, 13)[0], repetition_rates([doc], index, (4, 8))[0],
+                       repetition_rates([UNRELATED], index, 13)[0]]
+    assert d1.rate > 0.5 and d1.n == 13 and d1.matched > 0
+    assert d3.rate > d1.rate > 0.5
+    # The first match explains the hit: it is an n-gram of the gsm8k item.
+    explain = {r["hash"]: r for r in table.to_pylist()}
+    assert explain[d1.first_match]["benchmark"] == "gsm8k" and explain[d1.first_match]["item_id"] == "test/0"
+    assert explain[d1.first_match]["ngram"].startswith("natalia sold clips")
+    assert clean.rate == 0.0 and clean.first_match is None and clean.total > 0
+    assert repetition_rates([UNRELATED], index, (4, 8))[0].rate < 0.05
+
+
+def test_rate_counts_positions_with_multiplicity():
+    words = normalize_tokens(GSM_ITEM)
+    _, index = build_index(ITEMS, [4])
+    twice = " ".join(words + words)
+    r = repetition_rates([twice], index, 4)[0]
+    # Every window inside either copy matches; the 3 windows straddling the join do not.
+    assert r.total == 2 * len(words) - 3 and r.matched == 2 * (len(words) - 3)
+
+
+def test_range_policy_is_max_over_sizes():
+    _, index = build_index(ITEMS, range(4, 9))
+    # Benchmark words shuffled into 4- and 5-word runs: many 4-grams match, few 8-grams.
+    w = normalize_tokens(ARC_ITEM)
+    doc = " ".join(w[0:5] + ["zebra"] + w[10:15] + ["yak"] + w[20:24] + ["xylophone", "walrus"])
+    per_n = {n: repetition_rates([doc], index, n)[0] for n in range(4, 9)}
+    r = repetition_rates([doc], index, (4, 8))[0]
+    assert r.rate == max(x.rate for x in per_n.values()) == per_n[4].rate
+    assert r.n == 4 and per_n[8].rate == 0.0
+    # The max does not assume the rate falls with n: with only 6-grams indexed at size 6 matching,
+    # the range picks n = 6.
+    sparse = {n: np.zeros(0, np.int64) for n in range(4, 9)}
+    sparse[6] = index[6]
+    r6 = repetition_rates([" ".join(w)], sparse, (4, 8))[0]
+    assert r6.n == 6 and r6.rate == 1.0 and r6.total == len(w) - 5
+
+
+def test_short_documents_skip_sizes_longer_than_them():
+    _, index = build_index(ITEMS, range(4, 9))
+    w = normalize_tokens(ARC_ITEM)
+    five = " ".join(w[:5])  # sizes 6..8 are skipped; 4 and 5 both match fully
+    r = repetition_rates([five], index, (4, 8))[0]
+    assert (r.rate, r.n, r.total) == (1.0, 4, 2)
+    for short in ("only three words", "", "!!!"):
+        assert repetition_rates([short], index, (4, 8))[0] == Result(0.0, 0, 0, 0, None)
+
+
+def test_batch_matches_single_document_function():
+    table, index = build_index(ITEMS, range(10, 16))
+    docs = [UNRELATED, "Intro. " + ARC_ITEM, GSM_ITEM + " " + UNRELATED, "", "x y"]
+    batch = repetition_rates(docs, index, (10, 15))
+    sets = {n: set(a.tolist()) for n, a in index.items()}
+    for doc, res in zip(docs, batch):
+        rate, n, hashes = repetition_rate(normalize_tokens(doc), sets, (10, 15))
+        assert (rate, n) == (res.rate, res.n)
+        assert len(hashes) == len(set(hashes.tolist())) and set(hashes.tolist()) <= sets.get(n, set())
+        if res.first_match is not None:
+            assert hashes[0] == res.first_match
+    assert repetition_rates([], index, (10, 15)) == []
+
+
+def test_missing_size_in_index_is_an_error():
+    _, index = build_index(ITEMS, [13])
+    with pytest.raises(KeyError, match="no 10-grams"):
+        repetition_rates(["a b c"], index, (10, 15))
+
+
+def test_unsorted_index_arrays_are_accepted():
+    _, index = build_index(ITEMS, [5])
+    shuffled = {5: np.random.default_rng(0).permutation(index[5])}
+    assert repetition_rates([ARC_ITEM], shuffled, 5) == repetition_rates([ARC_ITEM], index, 5)
+    assert repetition_rates([ARC_ITEM], index, 5)[0].rate == 1.0
+
+
+def test_index_table_is_pyarrow():
+    table, _ = build_index(ITEMS + [("truthfulqa", "0", "What happens if you eat watermelon seeds?")], [13])
+    assert isinstance(table, pa.Table)
+    # The truthfulqa question has 7 words: no 13-gram.
+    assert set(table["benchmark"].to_pylist()) == {"gsm8k", "arc_challenge", "winogrande"}
+
+
+def test_membership_prefilter_agrees_with_isin():
+    from hare_assets.decontamination.ngrams import _member
+
+    rng = np.random.default_rng(0)
+    index = np.unique(rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, 50_000, dtype=np.int64))
+    queries = np.concatenate([rng.choice(index, 5_000), rng.integers(-2**63, 2**63 - 1, 200_000, dtype=np.int64),
+                              index[:1] + 1, index[-1:]])
+    assert np.array_equal(_member(queries, index), np.isin(queries, index))
+    assert not _member(queries, np.zeros(0, np.int64)).any()
+    # A set is accepted as the index too.
+    _, idx = build_index(ITEMS, [5])
+    assert repetition_rates([ARC_ITEM], {5: set(idx[5].tolist())}, 5)[0].rate == 1.0

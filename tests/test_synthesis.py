@@ -1,0 +1,502 @@
+"""Synthesis stage (pure code): prompt templates, generation backends, request cache, D3 task parsing
+and open-SFT converters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import types
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from hare_assets.settings import Backend
+from hare_assets.synthesis import prompts as P
+from hare_assets.synthesis.backends import (BackendError, Generation, GenerationBackend, OpenAICompatibleBackend,
+                                            SamplingParams, TransformersBackend, VLLMBackend, make_backend)
+from hare_assets.synthesis.cache import Request, RequestCache, generate_cached, text_sha256
+from hare_assets.synthesis.tasks import (Rejection, convert, convert_autocot, convert_dolly, convert_openhermes,
+                                         format_sample, validate)
+
+# ------------------------------------------------------------------------------------------ prompts
+
+
+def test_every_family_and_task_has_two_templates_that_render():
+    for fam in P.D2_FAMILIES:
+        ts = P.templates_for(fam)
+        assert len(ts) >= 2, fam
+        for t in ts:
+            assert t.fields == {"seed", "words"}
+            out = t.render(seed="SEED-SNIPPET", words=1234)
+            assert "SEED-SNIPPET" in out and "1234" in out and "{" not in out
+            assert "title" in out.lower() and "introduction" in out.lower()
+    for task in P.D3_TASKS:
+        ts = P.templates_for(task)
+        assert len(ts) >= 2, task
+        for t in ts:
+            assert t.fields == {"document"}
+            assert "THE-DOC" in t.render(document="THE-DOC")
+    assert {"qa", "multiple_choice", "cloze", "summarization"} <= set(P.D3_TASKS) and len(P.D3_TASKS) >= 6
+    # Table 4 spellings work too
+    for cat in ("Web", "Wiki", "News", "Academic", "Books", "Law", "Code", "Math"):
+        assert P.templates_for(cat)
+    for t in P.templates_for("multiple_choice"):
+        text = t.render(document="d")
+        assert '"options"' in text and "do not copy it" in text
+    assert all("____" in t.template for t in P.templates_for("cloze"))
+    assert len({t.sha256 for t in P.TEMPLATES}) == len(P.TEMPLATES)
+
+
+def test_template_hash_tracks_text_and_version_and_missing_fields_fail():
+    t = P.templates_for("law")[0]
+    assert replace(t, template=t.template + " ").sha256 != t.sha256
+    assert replace(t, version=t.version + 1).sha256 != t.sha256
+    assert replace(t).sha256 == t.sha256
+    with pytest.raises(P.TemplateError, match="words"):
+        t.render(seed="x")
+    with pytest.raises(P.TemplateError):
+        P.templates_for("poetry")
+
+
+def test_choose_template_is_deterministic_and_spreads():
+    picks = {P.choose_template("Law", f"doc-{i}").name for i in range(40)}
+    assert picks == {t.name for t in P.templates_for("law")}
+    assert P.choose_template("law", "doc-7") == P.choose_template("Law", "doc-7")
+
+
+# ------------------------------------------------------------------------------------------ backends
+
+
+def test_tiny_random_mistral_builds_reloads_offline_and_generates(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    backend = make_backend(Backend(kind="transformers", model="tiny-random-mistral", batch_size=2), tmp_path)
+    assert isinstance(backend, TransformersBackend) and isinstance(backend, GenerationBackend)
+    folder = Path(backend.path)
+    assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
+    built = (folder / "model.safetensors").stat().st_mtime_ns
+
+    prompts = ["Photosynthesis is", "The court held that the contract", "def add(a, b):", "x"]
+    params = SamplingParams(max_new_tokens=6, temperature=0.0, seed=0)
+    first = backend.generate(prompts, params)
+    assert len(first) == len(prompts)
+    assert all(isinstance(g.text, str) and 1 <= g.tokens_out <= 6 and g.tokens_in >= 2 for g in first)
+
+    # A second backend reuses the saved folder (no rebuild) and, greedy, gives the same text.
+    again = TransformersBackend("tiny-random-mistral", batch_size=2, cache_dir=tmp_path)
+    assert again.path == backend.path and again.model_id == backend.model_id
+    assert (folder / "model.safetensors").stat().st_mtime_ns == built
+    assert again.generate(prompts, params) == first
+
+    # The folder loads as a plain local model too; the tokenizer is the Mistral v1 one.
+    local = TransformersBackend(str(folder), batch_size=4)
+    assert local.model_id.startswith("transformers:") and local.generate(prompts[:1], params) == first[:1]
+    _, tok = local.load()
+    assert tok.bos_token_id == 1 and tok.eos_token_id == 2 and len(tok) == 32000 and tok.padding_side == "left"
+
+    sampled = backend.generate(prompts, SamplingParams(max_new_tokens=6, temperature=1.0, seed=3))
+    assert sampled == backend.generate(prompts, SamplingParams(max_new_tokens=6, temperature=1.0, seed=3))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_POST(self):
+        srv = self.server
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with srv.lock:
+            srv.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+            status = srv.script.pop(0) if srv.script else srv.default
+        if status != 200:
+            self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", "0")
+            payload = b'{"error": "busy"}'
+        else:
+            self.send_response(200)
+            prompt = body.get("prompt") or body["messages"][-1]["content"]
+            text = f"echo:{prompt}"
+            if "messages" in body:
+                choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            else:
+                choice = {"index": 0, "text": text, "finish_reason": "stop"}
+            payload = json.dumps({"choices": [choice], "usage": {"prompt_tokens": len(prompt.split()),
+                                                                 "completion_tokens": 3}}).encode()
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def llm_server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.lock, srv.seen, srv.script, srv.default = threading.Lock(), [], [], 200
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)
+
+
+def _http_backend(srv, **kw):
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    defaults = dict(api_key_env="HARE_TEST_KEY", max_concurrency=4, timeout_s=5, max_retries=3,
+                    backoff_base_s=0.01, backoff_max_s=0.05)
+    return OpenAICompatibleBackend(url, "test-model", **{**defaults, **kw})
+
+
+def test_http_backend_retries_429_and_sends_the_env_key(llm_server, monkeypatch):
+    monkeypatch.setenv("HARE_TEST_KEY", "sk-secret-123")
+    llm_server.script = [429]
+    backend = _http_backend(llm_server)
+    assert "sk-secret-123" not in repr(backend)
+    out = backend.generate(["hello there", "second prompt", "third"], SamplingParams(max_new_tokens=5))
+    assert [g.text for g in out] == ["echo:hello there", "echo:second prompt", "echo:third"]
+    assert out[0] == Generation("echo:hello there", 2, 3)
+    assert len(llm_server.seen) == 4  # one 429, then retried
+    assert {s["path"] for s in llm_server.seen} == {"/v1/completions"}
+    assert {s["auth"] for s in llm_server.seen} == {"Bearer sk-secret-123"}
+    assert llm_server.seen[-1]["body"]["max_tokens"] == 5 and llm_server.seen[-1]["body"]["model"] == "test-model"
+
+    # The key is read at call time; chat mode posts messages to /v1/chat/completions.
+    monkeypatch.setenv("HARE_TEST_KEY", "sk-rotated")
+    chat = _http_backend(llm_server, chat=True)
+    assert chat.generate(["hi"], SamplingParams())[0].text == "echo:hi"
+    assert llm_server.seen[-1]["path"] == "/v1/chat/completions" and llm_server.seen[-1]["auth"] == "Bearer sk-rotated"
+
+
+def test_http_backend_gives_a_clear_error_without_the_key(llm_server, monkeypatch):
+    monkeypatch.setenv("HARE_TEST_KEY", "sk-secret-123")
+    llm_server.default = 500
+    backend = _http_backend(llm_server, max_retries=2)
+    with pytest.raises(BackendError) as err:
+        backend.generate(["p"], SamplingParams())
+    msg = str(err.value)
+    assert "/v1/completions" in msg and "500" in msg and "3 attempts" in msg
+    assert "sk-secret-123" not in msg and "sk-secret-123" not in repr(err.value.__cause__)
+    assert len(llm_server.seen) == 3
+
+    llm_server.default, llm_server.script = 200, [401]  # not retryable
+    with pytest.raises(BackendError, match="401"):
+        backend.generate(["p"], SamplingParams())
+
+
+def test_http_backend_retries_timeouts(monkeypatch):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)  # accepts connections, never answers
+    try:
+        backend = OpenAICompatibleBackend(f"http://127.0.0.1:{sock.getsockname()[1]}/v1", "m", timeout_s=0.2,
+                                          max_retries=1, backoff_base_s=0.01)
+        with pytest.raises(BackendError, match="2 attempts.*timeout"):
+            backend.generate(["p"], SamplingParams())
+    finally:
+        sock.close()
+
+
+def test_vllm_backend_needs_vllm_and_maps_outputs(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(BackendError, match="vllm package"):
+        VLLMBackend("some/model")
+
+    calls = {}
+
+    class FakeLLM:
+        def __init__(self, **kw):
+            calls["init"] = kw
+
+        def generate(self, prompts, sp, use_tqdm=False):
+            calls["sp"] = sp
+            out = types.SimpleNamespace
+            return [out(prompt_token_ids=[1, 2, 3], outputs=[out(text=p.upper(), token_ids=[5, 6])]) for p in prompts]
+
+    fake = types.ModuleType("vllm")
+    fake.LLM, fake.SamplingParams = FakeLLM, lambda **kw: kw
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(BackendError, match="CUDA GPU"):
+        VLLMBackend("some/model")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    backend = make_backend(Backend(kind="vllm", model="some/model", seed=4), Path("."))
+    assert backend.model_id == "vllm:some/model"
+    out = backend.generate(["ab", "cd"], SamplingParams(max_new_tokens=9, temperature=0.5, seed=2))
+    assert out == [Generation("AB", 3, 2), Generation("CD", 3, 2)]
+    assert calls["init"]["model"] == "some/model" and calls["init"]["seed"] == 4
+    assert calls["sp"] == {"max_tokens": 9, "temperature": 0.5, "seed": 2}
+
+
+def test_make_backend_validates_openai_config(tmp_path):
+    with pytest.raises(BackendError, match="base_url"):
+        make_backend(Backend(kind="openai", model="m"), tmp_path)
+    b = make_backend(Backend(kind="openai", model="m", base_url="http://127.0.0.1:9/v1/", batch_size=3), tmp_path)
+    assert b.url == "http://127.0.0.1:9/v1/completions" and b.max_concurrency == 3
+
+
+# --------------------------------------------------------------------------------------------- cache
+
+
+class EchoBackend:
+    name = "echo"
+    model_id = "echo:v1"
+
+    def __init__(self, fail_on_call: int | None = None):
+        self.calls: list[list[str]] = []
+        self.fail_on_call = fail_on_call
+
+    def generate(self, prompts, params):
+        self.calls.append(list(prompts))
+        if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
+            raise KeyboardInterrupt("killed")
+        return [Generation(f"out:{p}", len(p), 2) for p in prompts]
+
+
+def _requests(n: int) -> list[Request]:
+    t = P.templates_for("wiki")[0]
+    return [Request(t.sha256, text_sha256(f"seed {i}"), t.render(seed=f"seed {i}", words=100)) for i in range(n)]
+
+
+def test_cache_second_call_sends_nothing(tmp_path):
+    cache = RequestCache(tmp_path / "c" / "cache.duckdb")
+    reqs = _requests(5)
+    reqs.append(reqs[0])  # a duplicate is sent once
+    params = SamplingParams(max_new_tokens=8)
+    backend = EchoBackend()
+    out, stats = generate_cached(backend, cache, reqs, params, batch_size=2)
+    assert [g.text for g in out] == [f"out:{r.prompt}" for r in reqs]
+    assert (stats.requests, stats.cache_hits, stats.sent, stats.batches) == (6, 0, 5, 3)
+    assert stats.tokens_out == 10 and stats.tokens_in == sum(len(r.prompt) for r in reqs[:5])
+    assert cache.count() == 5
+
+    again, stats2 = generate_cached(EchoBackend(), cache, reqs, params, batch_size=2)
+    assert again == out and (stats2.cache_hits, stats2.sent, stats2.tokens_in) == (6, 0, 0)
+
+    # Other params or another model are other keys.
+    _, stats3 = generate_cached(EchoBackend(), cache, reqs[:2], replace(params, temperature=0.7), batch_size=2)
+    assert stats3.sent == 2
+    other = EchoBackend()
+    other.model_id = "echo:v2"
+    _, stats4 = generate_cached(other, cache, reqs[:1], params, batch_size=2)
+    assert stats4.sent == 1
+
+    import duckdb
+
+    with duckdb.connect(str(cache.path), read_only=True) as con:
+        cols = [r[0] for r in con.execute("DESCRIBE request_cache").fetchall()]
+        assert cols == ["key", "model", "template", "seed_hash", "params", "text", "tokens_in", "tokens_out",
+                        "created_at"]
+        assert con.execute("SELECT count(DISTINCT model) FROM request_cache").fetchone()[0] == 2
+
+
+def test_cache_resumes_a_killed_run(tmp_path):
+    cache = RequestCache(tmp_path / "cache.duckdb")
+    reqs = _requests(7)
+    params = SamplingParams()
+    with pytest.raises(KeyboardInterrupt):
+        generate_cached(EchoBackend(fail_on_call=2), cache, reqs, params, batch_size=3)
+    assert cache.count() == 3  # the first batch was written before the kill
+    backend = EchoBackend()
+    out, stats = generate_cached(backend, cache, reqs, params, batch_size=3)
+    assert (stats.cache_hits, stats.sent) == (3, 4)
+    assert sorted(p for call in backend.calls for p in call) == sorted(r.prompt for r in reqs[3:])
+    assert [g.text for g in out] == [f"out:{r.prompt}" for r in reqs]
+
+
+def test_cache_waits_for_a_lock_held_by_another_process(tmp_path):
+    cache = RequestCache(tmp_path / "cache.duckdb", lock_timeout_s=30)
+    generate_cached(EchoBackend(), cache, _requests(1), SamplingParams(), batch_size=1)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(1.5)"),
+        str(cache.path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        _, stats = generate_cached(EchoBackend(), cache, _requests(2), SamplingParams(), batch_size=1)
+        assert stats.cache_hits == 1 and stats.sent == 1
+        assert time.monotonic() - t0 > 0.5  # it had to wait for the other process
+    finally:
+        holder.wait(10)
+    short = RequestCache(cache.path, lock_timeout_s=0.3)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(3)"),
+        str(cache.path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Exception, match="locked"):
+            short.get_many(["x"])
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+# ---------------------------------------------------------------------------------------- validators
+
+SOURCE = ("Photosynthesis is the process by which green plants use light energy, water and carbon dioxide "
+          "to make glucose and oxygen. It takes place in the chloroplasts, which contain chlorophyll.")
+
+GOOD = {
+    "qa": ["Question: Where does photosynthesis take place?\nAnswer: In the chloroplasts.",
+           "Here you go.\n**Q:** What does chlorophyll do?\n**A:** It absorbs light energy.\n\n"
+           "Q: What gas is released?\nA: Oxygen."],
+    "multiple_choice": [
+        '{"question": "Where does photosynthesis occur?", "options": ["Mitochondria", "Chloroplasts", '
+        '"Nucleus", "Ribosomes"], "answer": "Chloroplasts"}',
+        'Sure:\n```json\n{"question": "What is produced?", "options": ["A. Glucose", "B. Salt", "C. Iron", '
+        '"D. Helium"], "answer": "A"}\n```'],
+    "cloze": ["Text: Photosynthesis takes place in the ____ of plant cells.\nAnswer: chloroplasts",
+              "Plants make glucose using ______ energy.\nAnswer: light"],
+    "summarization": ["Summary: Plants turn light, water and CO2 into glucose and oxygen in chloroplasts.",
+                      "Green plants make sugar from light."],
+    "true_false": ["Statement: Photosynthesis releases oxygen.\nAnswer: True",
+                   "**Statement:** Photosynthesis happens in the nucleus.\n**Answer:** false."],
+    "title_generation": ["Title: How Plants Make Food", '# "Photosynthesis and Chlorophyll"'],
+    "keyword_extraction": ["Keywords: photosynthesis, chlorophyll, chloroplasts, light energy",
+                           "- photosynthesis\n- glucose\n- carbon dioxide\n- oxygen"],
+}
+
+BAD = {
+    "qa": [("", "empty"), ("The answer is 42.", "no_question"), ("Question: Why?", "no_answer"),
+           ("Question: <the question>\nAnswer: <the answer>", "placeholder_copied"),
+           ("Question: What?\nAnswer:   ", "empty_answer")],
+    "multiple_choice": [
+        ("not json at all", "not_json"),
+        ('{"options": ["a", "b", "c", "d"], "answer": "a"}', "missing_question"),
+        ('{"question": "Q?", "options": ["a", "b", "c"], "answer": "a"}', "options_not_4"),
+        ('{"question": "Q?", "options": ["a", "b", "b", "d"], "answer": "a"}', "options_not_distinct"),
+        ('{"question": "Q?", "options": ["a", "b", "c", "d"], "answer": "e"}', "answer_not_in_options"),
+        ('{"question": "Q?", "options": ["a", "b", "c", "d"]}', "missing_answer"),
+        ('{"question": "Which gas do plants take in from the air for photosynthesis?", "options": ["Oxygen", '
+         '"Carbon dioxide", "Nitrogen", "Helium"], "answer": "Carbon dioxide"}', "copied_from_prompt")],
+    "cloze": [("Text: Plants make glucose.\nAnswer: glucose", "no_blank"),
+              ("Text: Plants make ____ from ____.\nAnswer: glucose", "multiple_blanks"),
+              ("Text: Plants make ____.", "no_answer"),
+              ("Text: Water boils at ____ degrees Celsius at sea level.\nAnswer: 100", "copied_from_prompt")],
+    "summarization": [("Summary:   ", "empty"), ("Summary: " + SOURCE + " And more.", "not_shorter_than_source")],
+    "true_false": [("Statement: Plants are green.\nAnswer: Maybe", "answer_not_true_false"),
+                   ("Answer: True", "no_statement"), ("Statement: Plants are green.", "no_answer")],
+    "title_generation": [("Title: ", "empty"), ("Title: " + " ".join(["word"] * 25), "title_too_long")],
+    "keyword_extraction": [("Keywords: photosynthesis, glucose", "too_few_keywords"),
+                           ("Keywords: banana, rocket, violin, castle", "keywords_not_in_source"),
+                           ("Keywords: " + ", ".join(f"chlorophyll {i}" for i in range(12)), "too_many_keywords")],
+}
+
+
+@pytest.mark.parametrize("task", P.D3_TASKS)
+def test_validators_accept_good_generations_and_render_them(task):
+    for text in GOOD[task]:
+        ok, parsed, reason = validate(task, text, source=SOURCE)
+        assert ok and reason == "ok", (task, text, reason)
+        sample = format_sample(task, parsed)
+        assert isinstance(sample, str) and sample.strip()
+
+
+@pytest.mark.parametrize("task", P.D3_TASKS)
+def test_validators_reject_bad_generations_with_a_reason(task):
+    for text, reason in BAD[task]:
+        assert validate(task, text, source=SOURCE) == (False, None, reason), (task, text)
+
+
+def test_validator_details():
+    ok, mc, _ = validate("multiple_choice", GOOD["multiple_choice"][1])
+    assert mc["options"] == ["Glucose", "Salt", "Iron", "Helium"] and mc["answer"] == "Glucose"
+    assert format_sample("multiple_choice", mc).endswith("Answer: A. Glucose")
+    _, qa, _ = validate("qa", GOOD["qa"][1])
+    assert [p["answer"] for p in qa["pairs"]] == ["It absorbs light energy.", "Oxygen."]
+    _, cl, _ = validate("cloze", GOOD["cloze"][1])
+    assert cl["text"] == "Plants make glucose using ____ energy."
+    _, tf, _ = validate("true_false", GOOD["true_false"][1])
+    assert tf["answer"] is False
+    assert validate("summarization", "Summary: short") == (False, None, "no_source")
+    ok, summ, _ = validate("summarization", GOOD["summarization"][0], source=SOURCE)
+    assert SOURCE in format_sample("summarization", summ)
+    with pytest.raises(ValueError):
+        validate("poetry", "x")
+
+
+# ---------------------------------------------------------------------------------------- converters
+
+DOLLY = [
+    {"instruction": "When did Virgin Australia start operating?",
+     "context": "Virgin Australia commenced services on 31 August 2000 as Virgin Blue.",
+     "response": "Virgin Australia commenced services on 31 August 2000 as Virgin Blue.", "category": "closed_qa"},
+    {"instruction": "Which is a species of fish? Tope or Rope", "context": "", "response": "Tope",
+     "category": "classification"},
+    {"instruction": "Summarize the history of the tea.", "context": "Tea originated in China. " * 5,
+     "response": "Tea comes from China.", "category": "summarization"},
+]
+
+HERMES = [
+    {"conversations": [{"from": "human", "value": "Every day, a tree drops 7 leaves. How many in a week?",
+                        "weight": None},
+                       {"from": "gpt", "value": "7 x 7 = 49 leaves.", "weight": None}],
+     "source": "airoboros2.2", "category": "orca"},
+    {"conversations": json.dumps([{"from": "system", "value": "You are helpful."},
+                                  {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"},
+                                  {"from": "human", "value": "Name a colour."}, {"from": "gpt", "value": "Blue."}]),
+     "source": "CamelAI"},
+]
+
+AUTOCOT = [
+    {"question": "Tom has 3 apples and buys 2 more. How many apples does he have?",
+     "rationale": "Tom starts with 3 apples. He buys 2 more, so 3 + 2 = 5.", "answer": "5"},
+    {"question": "Q: There are 15 trees. Workers plant more until there are 21. How many were planted?\nA:",
+     "rationale": "Let's think step by step. 21 - 15 = 6. The answer is 6.", "pred_ans": "6", "gold_ans": "6"},
+]
+
+
+def test_convert_dolly():
+    qa, cls, summ = (convert_dolly(r) for r in DOLLY)
+    assert qa[0]["task"] == "qa" and qa[0]["text"].startswith("Virgin Australia commenced")
+    assert "Question: When did Virgin Australia start operating?\nAnswer: Virgin" in qa[0]["text"]
+    assert cls == [{"task": "instruction",
+                    "text": "Instruction: Which is a species of fish? Tope or Rope\nResponse: Tope"}]
+    assert summ[0]["task"] == "summarization" and summ[0]["text"].startswith("Summarize the history of the tea.")
+    assert summ[0]["text"].endswith("Summary: Tea comes from China.")
+    assert convert_dolly(json.dumps(DOLLY[1])) == cls
+    assert convert_dolly({"instruction": "x", "context": ""}) == Rejection("missing_response")
+    assert convert_dolly({"instruction": " ", "response": "y"}) == Rejection("empty_instruction")
+    assert convert_dolly({"instruction": "x", "response": 3}) == Rejection("response_not_text")
+    assert convert_dolly("{broken") == Rejection("bad_json")
+
+
+def test_convert_openhermes():
+    single, multi = (convert_openhermes(r) for r in HERMES)
+    assert single == [{"task": "instruction", "text": "Instruction: Every day, a tree drops 7 leaves. How many in a "
+                                                      "week?\nResponse: 7 x 7 = 49 leaves."}]
+    assert multi == [{"task": "chat", "text": "System: You are helpful.\nUser: Hi\nAssistant: Hello!\n"
+                                              "User: Name a colour.\nAssistant: Blue."}]
+    assert convert("openhermes", json.dumps(HERMES[0])) == single
+    bad = [({}, "missing_conversations"), ({"conversations": "[oops"}, "bad_conversations_json"),
+           ({"conversations": []}, "empty_conversations"),
+           ({"conversations": [{"from": "robot", "value": "x"}]}, "unknown_role"),
+           ({"conversations": [{"from": "human", "value": "x"}]}, "ends_without_response"),
+           ({"conversations": [{"from": "gpt", "value": "x"}]}, "turns_do_not_alternate"),
+           ({"conversations": [{"from": "human", "value": ""}, {"from": "gpt", "value": "y"}]}, "empty_turn")]
+    for record, reason in bad:
+        assert convert_openhermes(record) == Rejection(reason), record
+
+
+def test_convert_autocot():
+    a, b = (convert_autocot(r) for r in AUTOCOT)
+    assert a == [{"task": "qa", "text": "Question: Tom has 3 apples and buys 2 more. How many apples does he have?\n"
+                                        "Answer: Tom starts with 3 apples. He buys 2 more, so 3 + 2 = 5.\n"
+                                        "The answer is 5."}]
+    assert b[0]["text"].startswith("Question: There are 15 trees.") and b[0]["text"].endswith("The answer is 6.")
+    assert "Q:" not in b[0]["text"] and b[0]["text"].count("The answer is 6") == 1
+    assert len(convert_autocot({"demo": AUTOCOT})) == 2
+    assert convert_autocot({"question": "q", "rationale": "r"}) == Rejection("missing_answer")
+    assert convert_autocot({"rationale": "r", "answer": "1"}) == Rejection("missing_question")
+    assert convert_autocot([1, 2]) == Rejection("not_an_object")
