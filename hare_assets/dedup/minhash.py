@@ -39,7 +39,7 @@ _CHUNK_ELEMENTS = 1 << 22  # uint64 values of the (num_perm x shingles) block he
 # Python equivalent used for the exact-dedup hash).
 _WORD_PATTERN = r"[\p{L}\p{N}]+"
 _WORD_HASH_CACHE: dict[str, int] = {}
-_WORD_HASH_CACHE_MAX = 2_000_000
+_WORD_HASH_CACHE_MAX = 300_000  # ~60 MB of str keys at most
 
 
 def words(text: str) -> list[str]:
@@ -160,7 +160,8 @@ def signatures(texts: Sequence[str], shingle_words: int, num_perm: int, seed: in
     chunk = max(1, _CHUNK_ELEMENTS // num_perm)
     for lo in range(0, len(hashes), chunk):
         hi = min(lo + chunk, len(hashes))
-        block = a[:, None] * hashes[None, lo:hi]  # (num_perm, shingles): min-reduce along rows is fast
+        # (num_perm, shingles): the per-document min then runs along the contiguous axis.
+        block = a[:, None] * hashes[None, lo:hi]
         block += b[:, None]
         d = doc_of[lo:hi]
         starts = np.concatenate([[0], np.flatnonzero(d[1:] != d[:-1]) + 1])
@@ -170,6 +171,7 @@ def signatures(texts: Sequence[str], shingle_words: int, num_perm: int, seed: in
 
 
 def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Share of equal signature values: an unbiased estimate of the shingle-set Jaccard."""
     return float(np.mean(sig_a == sig_b))
 
 

@@ -1,0 +1,200 @@
+"""The web UI end to end: `dagster dev` on workspace.yaml, GraphQL backfill + lineage, a Chromium screenshot.
+
+One `dagster dev` (webserver + daemon + code server) serves the whole module on a free port, with a
+private HARE_HOME and DAGSTER_HOME. Set HARE_UI_SCREENSHOT=/some/path.png to keep the screenshot.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ui_server import DagsterDev, tail
+
+STAGE_GROUPS = ["sources", "d1", "topics", "d2", "d3", "decontamination", "mixture", "training",
+                "evaluation", "warehouse"]
+BACKFILL_PARTITIONS = ["HackerNews", "PhiPapers"]
+BACKFILL_TIMEOUT_S = 150.0
+TERMINAL_BAD = {"FAILED", "CANCELED", "COMPLETED_FAILED"}
+DONE = {"COMPLETED", "COMPLETED_SUCCESS"}  # COMPLETED is the pre-1.9 name of COMPLETED_SUCCESS
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(tmp_path_factory) -> DagsterDev:
+    server = DagsterDev(tmp_path_factory.mktemp("ui"))
+    server.start()
+    try:
+        server.wait_ready(timeout_s=120)
+        yield server
+    finally:
+        server.stop()
+
+
+def asset_key(name: str) -> dict:
+    return {"path": [name]}
+
+
+def asset_nodes(server: DagsterDev) -> dict[str, dict]:
+    data = server.graphql("""{ assetNodes { assetKey { path } groupName dependencyKeys { path } } }""")
+    return {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+
+
+def test_asset_groups_present(dagster_dev):
+    nodes = asset_nodes(dagster_dev)
+    groups = {n["groupName"] for n in nodes.values()}
+    missing = [g for g in STAGE_GROUPS if g not in groups]
+    assert not missing, f"groups {missing} missing; have {sorted(groups)}"
+    assert nodes["raw_documents"]["groupName"] == "sources"
+
+
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}"""
+
+BACKFILL = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { id status numPartitions partitionNames error { message stack } }
+    ... on Error { message }
+  }
+}"""
+
+BACKFILL_RUNS = """
+query Runs($id: String!) {
+  runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
+    ... on Runs { results { runId status tags { key value } } }
+  }
+}"""
+
+RUN_ERRORS = """
+query Logs($runId: ID!) {
+  logsForRun(runId: $runId) {
+    ... on EventConnection { events {
+      __typename
+      ... on MessageEvent { message level }
+      ... on ExecutionStepFailureEvent { stepKey error { message stack } }
+      ... on RunFailureEvent { error { message } }
+    } }
+  }
+}"""
+
+MATERIALIZATIONS = """
+query Mats($key: AssetKeyInput!, $partitions: [String!]) {
+  assetNodeOrError(assetKey: $key) {
+    __typename
+    ... on AssetNode {
+      assetMaterializations(partitions: $partitions) {
+        partition runId timestamp
+        metadataEntries {
+          label
+          ... on IntMetadataEntry { intValue intRepr }
+          ... on FloatMetadataEntry { floatValue }
+        }
+      }
+    }
+  }
+}"""
+
+
+def backfill_diagnostics(server: DagsterDev, backfill_id: str) -> str:
+    lines = []
+    runs = server.graphql(BACKFILL_RUNS, {"id": backfill_id})["runsOrError"].get("results") or []
+    for run in runs:
+        partition = next((t["value"] for t in run["tags"] if t["key"] == "dagster/partition"), "?")
+        lines.append(f"run {run['runId']} partition={partition} status={run['status']}")
+        if run["status"] == "FAILURE":
+            events = server.graphql(RUN_ERRORS, {"runId": run["runId"]})["logsForRun"].get("events") or []
+            for ev in events:
+                if ev["__typename"] in ("ExecutionStepFailureEvent", "RunFailureEvent") or ev.get("level") == "ERROR":
+                    err = ev.get("error") or {}
+                    lines.append(f"  {ev['__typename']}: {ev.get('message')}\n    {err.get('message')}"
+                                 f"{''.join(err.get('stack') or [])[-1500:]}")
+    return "\n".join(lines) or "(no runs)"
+
+
+def test_backfill_raw_documents(dagster_dev):
+    launched = dagster_dev.graphql(LAUNCH, {"params": {
+        "partitionNames": BACKFILL_PARTITIONS,
+        "assetSelection": [asset_key("raw_documents")],
+        "title": "test_ui backfill",
+    }})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+    while True:
+        backfill = dagster_dev.graphql(BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        status = backfill["status"]
+        if status in DONE:
+            break
+        if status in TERMINAL_BAD or time.monotonic() > deadline:
+            pytest.fail(dagster_dev.failure(
+                f"backfill {backfill_id} is {status} after {BACKFILL_TIMEOUT_S - (deadline - time.monotonic()):.0f} s"
+                f" (error: {backfill.get('error')})\n{backfill_diagnostics(dagster_dev, backfill_id)}"))
+        time.sleep(2)
+    assert sorted(backfill["partitionNames"]) == sorted(BACKFILL_PARTITIONS)
+
+    mats = dagster_dev.graphql(MATERIALIZATIONS, {"key": asset_key("raw_documents"),
+                                                  "partitions": BACKFILL_PARTITIONS})["assetNodeOrError"]
+    assert mats["__typename"] == "AssetNode", mats
+    by_partition = {m["partition"]: m for m in mats["assetMaterializations"]}  # newest first; one each here
+    assert set(by_partition) == set(BACKFILL_PARTITIONS), by_partition.keys()
+    for partition, mat in by_partition.items():
+        meta = {e["label"]: e for e in mat["metadataEntries"]}
+        assert "records_read" in meta, f"{partition}: metadata {sorted(meta)}"
+        assert int(meta["records_read"]["intRepr"]) > 0, (partition, meta["records_read"])
+        assert int(meta["dagster/row_count"]["intRepr"]) > 0, (partition, meta.get("dagster/row_count"))
+
+
+def test_d1_documents_lineage(dagster_dev):
+    nodes = asset_nodes(dagster_dev)
+    d1 = nodes["d1_documents"]
+    assert d1["groupName"] == "d1"
+    upstream = {"/".join(k["path"]) for k in d1["dependencyKeys"]}
+    assert "cleaned_documents" in upstream, upstream
+    cleaned_upstream = {"/".join(k["path"]) for k in nodes["cleaned_documents"]["dependencyKeys"]}
+    assert "raw_documents" in cleaned_upstream, cleaned_upstream
+    assert nodes["cleaned_documents"]["groupName"] == "d1"
+
+
+def chromium(args: list[str], url: str, profile: Path, timeout_s: float = 90.0) -> subprocess.CompletedProcess:
+    exe = shutil.which("chromium")
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1600,1000",
+           "--virtual-time-budget=20000", *args, url]
+    return subprocess.run(cmd, capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+
+
+def test_asset_graph_screenshot(dagster_dev, tmp_path):
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium not installed: apt-get install chromium")
+    url = f"{dagster_dev.url}/asset-groups"
+    png = tmp_path / "graph.png"
+    shot = chromium([f"--screenshot={png}"], url, tmp_path / "profile-shot")
+    assert png.exists(), f"no screenshot (rc {shot.returncode}): {shot.stderr.decode(errors='replace')[-3000:]}"
+    if os.environ.get("HARE_UI_SCREENSHOT"):
+        shutil.copy(png, os.environ["HARE_UI_SCREENSHOT"])
+    assert png.stat().st_size > 10_000, f"screenshot is only {png.stat().st_size} bytes"
+
+    dump = chromium(["--dump-dom"], url, tmp_path / "profile-dom")
+    dom = dump.stdout.decode(errors="replace")
+    assert dump.returncode == 0 and dom, f"--dump-dom failed (rc {dump.returncode}): {dump.stderr.decode(errors='replace')[-3000:]}"
+    (tmp_path / "graph.html").write_text(dom)
+    for text in ("sources", "d1", "decontamination", "mixture", "training", "evaluation"):
+        assert f">{text}<" in dom or f'"{text}"' in dom or text in dom, \
+            f"group {text!r} not in the rendered asset graph ({len(dom)} chars, {tmp_path / 'graph.html'})"
+    assert "raw_documents" in dom or "sources" in dom
