@@ -35,10 +35,13 @@ def build_definitions() -> dg.Definitions:
         *build_evaluation_assets(runs),
         *sql_model_assets(),
     ]
+    # Data stages follow their inputs when the sensor is on; training and evaluation never start by themselves.
+    assets = dg.map_asset_specs(
+        lambda spec: spec if spec.group_name in EXPENSIVE_GROUPS
+        else spec.replace_attributes(automation_condition=dg.AutomationCondition.eager()), assets)
     automation = dg.AutomationConditionSensorDefinition(
         "hare_automation",
         target=dg.AssetSelection.all() - dg.AssetSelection.groups(*EXPENSIVE_GROUPS),
-        default_condition=dg.AutomationCondition.eager(),
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Keeps the data stages (not training or evaluation) up to date with their inputs. Off by default.",
     )

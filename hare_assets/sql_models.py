@@ -6,7 +6,6 @@ broken model fails with its file and the parser's message), `code_version` is th
 materializing runs `CREATE OR REPLACE TABLE <model> AS <select>` in the warehouse.
 """
 
-from __future__ import annotations
 
 import hashlib
 import os

@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -74,7 +76,11 @@ class DagsterDev:
     def start(self) -> None:
         self.hare_home.mkdir(parents=True, exist_ok=True)
         self.dagster_home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "dagster.yaml", self.dagster_home / "dagster.yaml")
+        # The repo's instance settings, plus: no "Join the Dagster community" dialog over the page in
+        # screenshots (the instance-level switch; dismissing it in the UI writes a user-global marker file).
+        instance = yaml.safe_load((REPO / "dagster.yaml").read_text()) or {}
+        instance["nux"] = {"enabled": False}
+        (self.dagster_home / "dagster.yaml").write_text(yaml.safe_dump(instance, sort_keys=False))
         dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(

@@ -1,6 +1,5 @@
 """cleaned_documents: the per-source half of D1 (rules + MinHash signatures); see dedup/ for the rest."""
 
-from __future__ import annotations
 
 import json
 from collections import Counter
@@ -38,8 +37,8 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
         name="cleaned_documents",
         group_name="d1",
         partitions_def=partitions,
-        ins={"raw_documents": dg.AssetIn(partition_mapping=dg.StaticPartitionMapping(
-            {k: k for k in partitions.get_partition_keys()}))},
+        deps=[dg.AssetDep("raw_documents", partition_mapping=dg.StaticPartitionMapping(
+            {k: k for k in partitions.get_partition_keys()}))],
         code_version=code_version("cleaning", "dedup", "lake.py"),
         check_specs=[conservation_spec("cleaned_documents", "raw documents of the source")],
         kinds={"parquet", "duckdb"},
@@ -49,7 +48,7 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
                      "document's signals and its MinHash LSH band keys for the global dedup in d1_documents. "
                      "Drops go to d1_rejections with stage=cleaning and the rule as reason."),
     )
-    def cleaned_documents(context: dg.AssetExecutionContext, hare: HareResource, raw_documents: None) -> dg.MaterializeResult:
+    def cleaned_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         settings = hare.settings()
         source = settings.source(context.partition_key)
         bands, rows = lsh_params(settings.dedup.jaccard_threshold, settings.dedup.num_perm)

@@ -1,6 +1,5 @@
 """benchmark_ngrams, decontaminated_documents, contamination_report: the paper's decontamination."""
 
-from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict

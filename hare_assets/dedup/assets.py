@@ -4,7 +4,6 @@ The global step works on compact data on disk (text hashes, band keys) in DuckDB
 duplicate edges (one per bucket member) come into Python for connected components.
 """
 
-from __future__ import annotations
 
 from collections import Counter, defaultdict
 

@@ -1,13 +1,10 @@
 """benchmark_scores and leakage_scores, one partition per checkpoint (training run)."""
 
-from __future__ import annotations
 
 from collections import defaultdict
 
 import dagster as dg
 import pyarrow as pa
-
-from model_training.evaluate import greedy_exact_match, load_checkpoint, multiple_choice_accuracy, ngram_accuracy
 
 from ..decontamination.benchmarks import load_benchmark
 from ..lake import write_table
@@ -40,6 +37,8 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
         settings = hare.settings()
         cfg = settings.evaluation
         run = context.partition_key
+        from model_training.evaluate import greedy_exact_match, load_checkpoint, multiple_choice_accuracy
+
         model, tokenizer = load_checkpoint(checkpoint_dir(hare, run))
         rows = []
         for bench in settings.benchmarks:
@@ -79,6 +78,8 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
         settings = hare.settings()
         cfg = settings.evaluation
         run = context.partition_key
+        from model_training.evaluate import load_checkpoint, ngram_accuracy
+
         model, tokenizer = load_checkpoint(checkpoint_dir(hare, run))
         rows = []
         for bench in settings.benchmarks:

@@ -1,6 +1,5 @@
 """training_mix and tokenized_shards: one partition per training run (stage or ablation arm)."""
 
-from __future__ import annotations
 
 import json
 

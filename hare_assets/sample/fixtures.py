@@ -531,8 +531,8 @@ def truthfulqa_files(rng: random.Random, rephrased: bool) -> tuple[dict[str, str
     for i, (kind, category, question, rephrase, best, correct, incorrect, source) in enumerate(TRUTHFULQA):
         correct = original_order(rng, best, correct)
         incorrect = list(incorrect)
-        if rephrased:  # reversed lists: the best answer moves within the options
-            question, correct, incorrect = rephrase, correct[::-1], incorrect[::-1]
+        if rephrased:  # the best answer moves within the options
+            question, correct, incorrect = rephrase, rephrased_order(correct, i), incorrect[::-1]
         rows.append([kind, category, question, best, "; ".join(correct), "; ".join(incorrect), source])
         items.append(FixtureItem("truthfulqa", "validation", f"TruthfulQA:{i + 1}", question,
                                  tuple(correct + incorrect), best))

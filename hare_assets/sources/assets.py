@@ -1,6 +1,5 @@
 """raw_documents: one partition per configured source, streamed into the lake."""
 
-from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta

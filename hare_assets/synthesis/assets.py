@@ -1,6 +1,5 @@
 """d2_documents and d3_samples: seeded synthesis through the generation backend, plus open sources."""
 
-from __future__ import annotations
 
 import json
 from collections import Counter

@@ -1,6 +1,5 @@
 """topic_clusters and synthesis_seeds: the D1 seed subset in topics, and seeds sampled per topic."""
 
-from __future__ import annotations
 
 import dagster as dg
 import duckdb

@@ -1,6 +1,5 @@
 """checkpoints: model_training launched through Dagster Pipes, one partition per run."""
 
-from __future__ import annotations
 
 import json
 import shutil
