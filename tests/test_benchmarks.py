@@ -105,6 +105,7 @@ def test_split_comes_from_the_name_then_the_folder_then_the_default(name, split)
     benchmark = {"csv": "mmlu", "txt": "hellaswag"}.get(name.rsplit(".", 1)[1], "winogrande")
     assert split_of(benchmark, Path("somewhere") / name) == split
     assert split_of("mmlu", Path("data") / "val" / "anatomy.csv") == "val"
+    assert split_of("mmlu", Path("data") / "auxiliary_train" / "race.csv") == "train"
 
 
 def test_a_folder_merges_a_derived_copy_of_a_split_without_repeating_items(tmp_path):

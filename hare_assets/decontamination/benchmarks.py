@@ -72,15 +72,15 @@ def load_benchmark(name: str, path: str | Path) -> list[BenchmarkItem]:
 # ---------------------------------------------------------------- files and folders
 
 def split_of(name: str, path: Path) -> str:
-    """The split a file holds: a split word in its name (last wins), else its folder's, else the default."""
+    """The split a file holds: a split word in its name (last wins), else in its folder's name
+    (MMLU's dev/, val/, auxiliary_train/), else the benchmark's default."""
     if name == "truthfulqa":
         return "validation"
-    words = re.split(r"[^a-z]+", path.stem.lower())
-    found = [w for w in words if w in SPLIT_WORDS]
-    if found:
-        return found[-1]
-    folder = path.parent.name.lower()
-    return folder if folder in SPLIT_WORDS else DEFAULT_SPLIT[name]
+    for label in (path.stem, path.parent.name):
+        found = [w for w in re.split(r"[^a-z]+", label.lower()) if w in SPLIT_WORDS]
+        if found:
+            return found[-1]
+    return DEFAULT_SPLIT[name]
 
 
 def _load_file(name: str, path: Path) -> tuple[list[BenchmarkItem], bool]:
