@@ -10,11 +10,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                   "TOKENIZERS_PARALLELISM": "false"}
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def prepare_environment() -> None:
     """Defaults for HARE_HOME / DAGSTER_HOME, and an instance config in DAGSTER_HOME."""
+    for var, value in QUIET_LIBRARIES.items():  # progress bars would drown the per-run lines
+        os.environ.setdefault(var, value)
     home = Path(os.environ.setdefault("HARE_HOME", str(Path(".hare").resolve()))).resolve()
     os.environ["HARE_HOME"] = str(home)
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))).resolve()
@@ -58,6 +62,20 @@ def plan_runs(defs, selection: str | None, partition: str | None) -> list[tuple[
     return runs
 
 
+def failure_messages(result) -> list[str]:
+    """Why a run failed: step errors (the user's Failure description) and failed checks."""
+    out = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            desc = data.user_failure_data.description if data.user_failure_data else None
+            out.append(f"{event.step_key}: {desc or data.error.message.strip()}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
+            check = event.event_specific_data
+            out.append(f"check {check.asset_key.to_user_string()}:{check.check_name} failed: {dict(check.metadata)}")
+    return out
+
+
 def materialize(selection: str | None, partition: str | None, verbose: bool) -> int:
     prepare_environment()
     import dagster as dg
@@ -85,10 +103,8 @@ def materialize(selection: str | None, partition: str | None, verbose: bool) -> 
               flush=True)
         if not result.success:
             failed.append(label)
-            for event in result.all_events:
-                if event.is_step_failure or event.event_type_value == "ASSET_CHECK_EVALUATION" and not getattr(
-                        event.event_specific_data.asset_check_evaluation, "passed", True):
-                    print(f"    {event.message}", flush=True)
+            for message in failure_messages(result):
+                print(f"    {message}", flush=True)
         # A failed wave stops before its dependents; the other partitions of the wave still run.
         last_of_wave = i == len(runs) or runs[i][0] != keys
         if failed and last_of_wave:

@@ -109,6 +109,12 @@ def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
     return pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")
 
 
+def head(path: Path, n: int = 5) -> pa.Table:
+    """The first rows of a lake folder (for metadata previews), reading one file only."""
+    f = pq.ParquetFile(sorted(Path(path).glob("*.parquet"))[0])
+    return (f.read_row_group(0) if f.num_row_groups else f.schema_arrow.empty_table()).slice(0, n)
+
+
 def stable_id(*parts: object) -> str:
     return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
 

@@ -51,6 +51,12 @@ def table_metadata(table: pa.Table, preview_columns: list[str] | None = None, n:
     }
 
 
+def column_lineage(upstream: str, columns: list[str]) -> dg.TableColumnLineage:
+    """Each column comes from the same-named column of `upstream` (shown in the UI's column lineage)."""
+    return dg.TableColumnLineage(deps_by_column={
+        c: [dg.TableColumnDep(asset_key=dg.AssetKey(upstream), column_name=c)] for c in columns})
+
+
 def conservation_spec(asset: str, what: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         CONSERVATION, asset=asset, blocking=True,

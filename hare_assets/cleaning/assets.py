@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..dedup.minhash import band_keys, lsh_params, normalized_text_hash, signatures
-from ..lake import DOCUMENT_SCHEMA, ParquetSink
-from ..meta import code_version, conservation_result, conservation_spec, table_metadata
+from ..lake import DOCUMENT_SCHEMA, ParquetSink, head
+from ..meta import code_version, column_lineage, conservation_result, conservation_spec, table_metadata
 from ..resources import HareResource
 from ..settings import Settings
 from .rules import clean_batch, rule_set_for
@@ -87,10 +87,11 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
                         }))
         for name in ("cleaned_documents", "d1_rejections"):
             hare.publish(name, name, partitioned=True)
-        preview = pq.read_table(next(hare.lake("cleaned_documents", source.name).glob("*.parquet"))).slice(0, 5)
+        preview = head(hare.lake("cleaned_documents", source.name))
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(preview, ["id", "text"]),
+                "dagster/column_lineage": column_lineage("raw_documents", list(DOCUMENT_SCHEMA.names)),
                 "dagster/row_count": kept_sink.rows,
                 "rows_in": seen,
                 "rejected_by_rule": dg.MetadataValue.json(dict(reasons)),

@@ -10,10 +10,11 @@ from collections import Counter, defaultdict
 import dagster as dg
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..cleaning.assets import CLEANED_SCHEMA, REJECTION_SCHEMA
-from ..lake import DOCUMENT_SCHEMA, ParquetSink, parquet_glob
-from ..meta import code_version, conservation_result, conservation_spec, counts_markdown, table_metadata
+from ..lake import DOCUMENT_SCHEMA, ParquetSink, head, parquet_glob
+from ..meta import code_version, column_lineage, conservation_result, conservation_spec, counts_markdown, table_metadata
 from ..resources import HareResource
 from ..warehouse import quote_literal
 from .minhash import connected_components
@@ -86,15 +87,15 @@ def build_d1_documents() -> dg.AssetsDefinition:
                 reader = con.execute(select).fetch_record_batch(BATCH)
                 for batch in reader:
                     t = pa.Table.from_batches([batch])
-                    is_kept = pa.compute.is_null(t["reason"])
+                    is_kept = pc.is_null(t["reason"])
                     kept.write_table(t.filter(is_kept))
-                    dup = t.filter(pa.compute.invert(is_kept))
+                    dup = t.filter(pc.invert(is_kept))
                     reasons.update(dup["reason"].to_pylist())
                     rejected.write_table(pa.table({
                         **{c: dup[c] for c in DOCUMENT_SCHEMA.names},
                         "stage": pa.array(["dedup"] * dup.num_rows, pa.string()),
                         "reason": dup["reason"],
-                        "detail": pa.compute.binary_join_element_wise("duplicate of ", dup["duplicate_of"], ""),
+                        "detail": pc.binary_join_element_wise("duplicate of ", dup["duplicate_of"], ""),
                     }))
             removal = con.execute(f"""
                 SELECT source, stage || ':' || reason AS rule, count(*) AS n
@@ -112,10 +113,11 @@ def build_d1_documents() -> dg.AssetsDefinition:
         hare.publish("d1_rejections", "d1_rejections", partitioned=True)
         hare.warehouse().replace_table("d1_removals", pa.Table.from_pylist(
             [{"source": s, "rule": r, "documents": n} for s, c in sorted(table.items()) for r, n in sorted(c.items())]))
-        preview = kept_preview(hare)
+        preview = head(hare.lake("d1_documents"))
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(preview, ["id", "source", "text"]),
+                "dagster/column_lineage": column_lineage("cleaned_documents", list(CLEANED_SCHEMA.names)),
                 "dagster/row_count": kept.rows,
                 "rows_in": rows_in,
                 "removed_by_reason": dg.MetadataValue.json(dict(reasons)),
@@ -126,8 +128,3 @@ def build_d1_documents() -> dg.AssetsDefinition:
 
     return d1_documents
 
-
-def kept_preview(hare: HareResource) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(sorted(hare.lake("d1_documents").glob("*.parquet"))[0]).slice(0, 5)

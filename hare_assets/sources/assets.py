@@ -7,9 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ..lake import DOCUMENT_SCHEMA, ParquetSink
+from ..lake import DOCUMENT_SCHEMA, ParquetSink, head
 from ..meta import code_version, conservation_result, conservation_spec, table_metadata
 from ..resources import HareResource
 from ..sample import write_sample
@@ -67,7 +66,7 @@ def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:
             raise dg.Failure(description=str(e)) from None
         hare.publish("raw_documents", "raw_documents", partitioned=True)
         hare.publish("raw_quarantine", "raw_quarantine", partitioned=True)
-        preview = pq.read_table(next(hare.lake("raw_documents", source.name).glob("*.parquet"))).slice(0, 5)
+        preview = head(hare.lake("raw_documents", source.name))
         if quarantine.rows:
             context.log.warning(f"{source.name}: {quarantine.rows} malformed records quarantined: {dict(reasons)}")
         return dg.MaterializeResult(
