@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from ui_server import DagsterDev, tail
+from ui_server import DagsterDev
 
 STAGE_GROUPS = ["sources", "d1", "topics", "d2", "d3", "decontamination", "mixture", "training",
                 "evaluation", "warehouse"]
 BACKFILL_PARTITIONS = ["HackerNews", "PhiPapers"]
 BACKFILL_TIMEOUT_S = 150.0
 TERMINAL_BAD = {"FAILED", "CANCELED", "COMPLETED_FAILED"}
-DONE = {"COMPLETED", "COMPLETED_SUCCESS"}  # COMPLETED is the pre-1.9 name of COMPLETED_SUCCESS
+DONE = {"COMPLETED", "COMPLETED_SUCCESS"}  # COMPLETED: the deprecated name of COMPLETED_SUCCESS
 
 
 @pytest.fixture(scope="module")

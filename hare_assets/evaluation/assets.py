@@ -13,11 +13,22 @@ from ..resources import HareResource
 from .scoring import METRIC, as_choice_item, eval_set, few_shot_prefix
 
 
-def checkpoint_dir(hare: HareResource, run: str):
+def load_run_model(hare: HareResource, run: str):
+    """(model, tokenizer) of the run's final checkpoint; torch is imported only when scoring."""
+    from model_training.evaluate import load_checkpoint
+
     path = hare.root / "checkpoints" / run / "final"
     if not path.is_dir():
         raise dg.Failure(f"no final checkpoint for run {run!r} at {path}: materialize checkpoints[{run}] first")
-    return path
+    return load_checkpoint(path)
+
+
+def publish_rows(hare: HareResource, table_name: str, run: str, rows: list[dict], summary_key: str) -> dict:
+    """Write the run's rows to the lake and warehouse; metadata with a markdown table of them."""
+    table = pa.Table.from_pylist(rows)
+    write_table(hare.lake(table_name, run), table)
+    hare.publish(table_name, table_name, partitioned=True)
+    return {**table_metadata(table, n=len(rows)), summary_key: dg.MetadataValue.md(markdown_table(rows))}
 
 
 def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -37,9 +48,9 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
         settings = hare.settings()
         cfg = settings.evaluation
         run = context.partition_key
-        from model_training.evaluate import greedy_exact_match, load_checkpoint, multiple_choice_accuracy
+        from model_training.evaluate import greedy_exact_match, multiple_choice_accuracy
 
-        model, tokenizer = load_checkpoint(checkpoint_dir(hare, run))
+        model, tokenizer = load_run_model(hare, run)
         rows = []
         for bench in settings.benchmarks:
             es = eval_set(bench.name, load_benchmark(bench.name, bench.uri), cfg.few_shot.get(bench.name, 0),
@@ -56,12 +67,9 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
             metric = METRIC[bench.name]
             rows.append({"run": run, "benchmark": bench.name, "split": es.split, "metric": metric,
                          "value": float(scores[metric]), "n_items": len(es.items), "few_shot": len(es.shots)})
-        table = pa.Table.from_pylist(rows)
-        write_table(hare.lake("benchmark_scores", run), table)
-        hare.publish("benchmark_scores", "benchmark_scores", partitioned=True)
         average = sum(r["value"] for r in rows) / len(rows)
-        return dg.MaterializeResult(metadata={**table_metadata(table, n=len(rows)), "average": average,
-                                              "scores": dg.MetadataValue.md(markdown_table(rows))})
+        return dg.MaterializeResult(metadata={**publish_rows(hare, "benchmark_scores", run, rows, "scores"),
+                                              "average": average})
 
     @dg.asset(
         group_name="evaluation",
@@ -78,9 +86,9 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
         settings = hare.settings()
         cfg = settings.evaluation
         run = context.partition_key
-        from model_training.evaluate import load_checkpoint, ngram_accuracy
+        from model_training.evaluate import ngram_accuracy
 
-        model, tokenizer = load_checkpoint(checkpoint_dir(hare, run))
+        model, tokenizer = load_run_model(hare, run)
         rows = []
         for bench in settings.benchmarks:
             if not bench.rephrased_uri:
@@ -98,10 +106,6 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
                              "n_items": min(n, len(texts["original"])),
                              "ngram_acc_original": float(d["accuracy"]), "ngram_acc_rephrased": float(d_r["accuracy"]),
                              "delta": float(d["accuracy"] - d_r["accuracy"])})
-        table = pa.Table.from_pylist(rows)
-        write_table(hare.lake("leakage_scores", run), table)
-        hare.publish("leakage_scores", "leakage_scores", partitioned=True)
-        return dg.MaterializeResult(metadata={**table_metadata(table, n=len(rows)),
-                                              "deltas": dg.MetadataValue.md(markdown_table(rows))})
+        return dg.MaterializeResult(metadata=publish_rows(hare, "leakage_scores", run, rows, "deltas"))
 
     return [benchmark_scores, leakage_scores]
