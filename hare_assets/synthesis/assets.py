@@ -119,7 +119,8 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
         else:
             rejected.append({**base, "id": f"d3-{stable_id(d['id'], t.sha256)}", "text": g.text,
                              "mix_part": "d3_restruct", "stage": "validation", "reason": f"{task}:{reason}"})
-    for r in open_source_rows(hare, "d3"):
+    open_rows = open_source_rows(hare, "d3")
+    for r in open_rows:
         source = settings.source(r["source"])
         record = {**json.loads(r["meta"]), source.text_field: r["text"]}
         out = convert(source.converter, record)
@@ -142,5 +143,5 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
             "rejected_by_reason": dg.MetadataValue.json(dict(reasons)),
             "generation": dg.MetadataValue.json(stats),
         },
-        check_results=[conservation_result(len(docs) + len(open_source_rows(hare, "d3")), len(kept), reasons)],
+        check_results=[conservation_result(len(docs) + len(open_rows), len(kept), reasons)],
     )

@@ -5,6 +5,7 @@ import dagster as dg
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..lake import parquet_glob, read_table, write_table
 from ..meta import code_version, markdown_table, table_metadata
@@ -73,7 +74,7 @@ def topic_clusters(context: dg.AssetExecutionContext, hare: HareResource) -> dg.
 def synthesis_seeds(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     cfg = hare.settings().topics
     clusters = read_table(hare.lake("topic_clusters"))
-    kept_clusters = set(pa.compute.unique(clusters.filter(pa.compute.invert(clusters["excluded"]))["cluster"]).to_pylist())
+    kept_clusters = set(pc.unique(clusters.filter(pc.invert(clusters["excluded"]))["cluster"]).to_pylist())
     idx = sample_seeds(clusters["cluster"].to_numpy(), kept_clusters, cfg.seeds_per_topic, cfg.seed)
     chosen = clusters.take(idx)
     with duckdb.connect() as con:
