@@ -96,6 +96,7 @@ def run_side(side: str, args: argparse.Namespace, corpus: Path, work: Path) -> d
            "--workers", str(args.workers), "--corpus-dir", str(corpus), "--side-dir", str(work / side),
            "--result", str(result_file)]
     peak = 0
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if not args.verbose else None,
                             stderr=subprocess.STDOUT if not args.verbose else None)
@@ -118,6 +119,7 @@ def run_side(side: str, args: argparse.Namespace, corpus: Path, work: Path) -> d
     res = json.loads(result_file.read_text())
     res["process_wall_s"] = time.perf_counter() - t0
     res["peak_tree_rss_mb"] = peak / 1024
+    res["load_before"] = load_before  # 1-min load average: > ~0.5 means another job shared the cores
     return res
 
 
@@ -463,6 +465,13 @@ def report(args: argparse.Namespace, ours: dict, dt: dict, lid: dict, corpus_inf
         s = r["seconds"]
         return {"clean": r["docs_in"] / s["clean"], "dedup": r["dedup_in"] / s["dedup"], "total": r["docs_in"] / s["total"]}
 
+    if dt is None:  # ours only: a column of n/a for the peer
+        dt = {"docs_in": 1, "dedup_in": 1, "cleaned": 0, "final": 0, "rss_self_mb": float("nan"),
+              "rss_children_mb": float("nan"), "peak_tree_rss_mb": float("nan"),
+              "seconds": {k: float("nan") for k in ("clean", "dedup", "total", "signatures", "buckets",
+                                                    "clusters", "filter")},
+              "eval": {k: float("nan") for k in ("recall", "near_recall", "recall_j70", "precision")}
+              | {"pairs_eligible": 0, "pairs_j70": 0, "removed": 0}}
     ro, rd = rates(ours), rates(dt)
     rss = lambda r: max(r["rss_self_mb"], r["rss_children_mb"])  # noqa: E731
     rows = [
@@ -499,6 +508,8 @@ def report(args: argparse.Namespace, ours: dict, dt: dict, lid: dict, corpus_inf
         f"ours, dedup split: signatures {ours['seconds']['signatures']:.1f}s, global step "
         f"{ours['seconds']['global']:.1f}s (of which DuckDB plan {ours['seconds']['global_plan']:.1f}s), "
         f"Dagster import {ours['seconds']['dagster_import']:.1f}s (not counted).",
+        "1-min load average before each side (other jobs on the machine skew timings): " + ", ".join(
+            f"{r['tool']} {r['load_before']:.2f}" for r in (lid, ours, dt) if "load_before" in r) + ".",
         "datatrove, dedup split: " + ", ".join(
             f"{k} {dt['seconds'][k]:.1f}s" for k in ("signatures", "buckets", "clusters", "filter")) + ".",
     ]
@@ -510,7 +521,8 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work-dir", default="/tmp/d1bench")
-    ap.add_argument("--skip", choices=("datatrove", "ours"), default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--ours-only", action="store_true",
+                    help="skip datatrove (for sizes where it would take hours); prints our column only")
     ap.add_argument("--verbose", action="store_true", help="show the sides' own output")
     ap.add_argument("--json", help="also write all measurements to this JSON file")
     # internal: run one side
@@ -544,13 +556,13 @@ def main() -> None:
     planted = list(zip(*(planted_t.column(c).to_pylist() for c in ("id", "original_id", "kind", "jaccard"))))
 
     results = {}
-    for side in ("lid", "ours", "datatrove"):
+    for side in ("lid", "ours") if args.ours_only else ("lid", "ours", "datatrove"):
         print(f"running {side} ...", file=sys.stderr, flush=True)
         results[side] = run_side(side, args, corpus, work)
         if side != "lid":
             results[side]["eval"] = evaluate(results[side], planted)
         print(f"  {side}: {results[side]['process_wall_s']:.1f}s", file=sys.stderr, flush=True)
-    text = report(args, results["ours"], results["datatrove"], results["lid"], info)
+    text = report(args, results["ours"], results.get("datatrove"), results["lid"], info)
     print(text)
     if args.json:
         import datatrove

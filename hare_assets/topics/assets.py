@@ -11,18 +11,18 @@ from ..lake import parquet_glob, read_table, write_table
 from ..meta import code_version, markdown_table, table_metadata
 from ..resources import HareResource
 from ..warehouse import quote_literal
-from .clustering import cluster_texts, render_map, sample_seeds
+from .clustering import cluster_texts, embed_texts, render_map, sample_seeds
 
 
 @dg.asset(
     group_name="topics",
     deps=["d1_documents"],
     code_version=code_version("topics"),
-    kinds={"parquet", "scikitlearn"},
-    description=("D1 documents of the Table 4 seed sources clustered into topics: k-means (k in config) "
-                 "fitted on a bounded sample, the rest assigned to the nearest centroid, each cluster "
-                 "labelled by its top c-TF-IDF terms, with sizes and a 2-D map (PNG in metadata). "
-                 "First version: TF-IDF vectors; the all-MiniLM-L6-v2 embeddings are owned by the topics issue."),
+    kinds={"parquet", "scikitlearn", "pytorch"},
+    description=("D1 documents of the Table 4 seed sources embedded with all-MiniLM-L6-v2 (packaged, offline) "
+                 "and clustered into topics: k-means (k in config) fitted on a bounded sample, the rest "
+                 "assigned to the nearest centroid, each cluster labelled by its top c-TF-IDF terms, with "
+                 "sizes and a 2-D map (PNG in metadata)."),
 )
 def topic_clusters(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     cfg = hare.settings().topics
@@ -35,7 +35,8 @@ def topic_clusters(context: dg.AssetExecutionContext, hare: HareResource) -> dg.
     if docs.num_rows == 0:
         raise dg.Failure(f"topic_clusters: no d1_documents from the seed sources {seed_sources}")
     texts = docs["text"].to_pylist()
-    result = cluster_texts(texts, cfg.n_clusters, cfg.seed)
+    result = cluster_texts(texts, embed_texts(texts, cfg.embedding_model, cfg.embedding_batch_size),
+                           cfg.n_clusters, cfg.seed)
     labels = [result.labels[c] for c in result.assignments]
     excluded = {c for c, (label, size) in enumerate(zip(result.labels, result.sizes))
                 if label in cfg.exclude_clusters or size < cfg.min_cluster_size}

