@@ -36,8 +36,11 @@ def plan_runs(defs, selection: str | None, partition: str | None) -> list[tuple[
     import dagster as dg
 
     graph = defs.resolve_asset_graph()
-    selected = (dg.AssetSelection.from_string(selection).resolve(graph) if selection
-                else set(graph.get_all_asset_keys()))
+    try:
+        selected = (dg.AssetSelection.from_string(selection).resolve(graph) if selection
+                    else set(graph.get_all_asset_keys()))
+    except dg.DagsterError as e:  # an unparsable selection string
+        raise SystemExit(f"hare: {e} (Dagster selection syntax, e.g. 'key:a or key:b', 'group:d1', '+d1_documents')")
     if not selected:
         raise SystemExit(f"hare: selection {selection!r} matches no asset")
     waves: list[tuple[list, object]] = []

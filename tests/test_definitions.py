@@ -19,7 +19,7 @@ GROUPS = {
     "mixture": {"training_mix", "tokenized_shards"},
     "training": {"checkpoints"},
     "evaluation": {"benchmark_scores", "leakage_scores"},
-    "warehouse": {"source_stats", "token_budget"},
+    "warehouse": {"source_stats", "token_budget", "leaderboard", "contamination_summary"},
 }
 
 

@@ -65,7 +65,7 @@ def test_warehouse_has_a_relation_per_table_like_asset(wh):
             "topic_clusters", "synthesis_seeds", "d2_documents", "d3_samples", "d3_rejections", "benchmark_ngrams",
             "decontaminated_documents", "decontamination_rejections", "contamination_report", "training_mix",
             "mix_report", "tokenized_shards", "benchmark_scores", "leakage_scores", "source_stats",
-            "token_budget", "request_cache"} <= names
+            "token_budget", "leaderboard", "contamination_summary", "request_cache"} <= names
 
 
 def test_ingestion_accounts_for_every_record(run, wh):
@@ -137,6 +137,8 @@ def test_mix_shards_checkpoints_scores(run, wh):
         assert (home / "checkpoints" / run_name / "final" / "config.json").exists()
     scores = q(wh, "select run, benchmark, value from benchmark_scores")
     assert len(scores) == 5 * 6 and all(0.0 <= v <= 1.0 for _, _, v in scores)
+    board = q(wh, "select origin, count(*) from leaderboard group by 1 order by 1")
+    assert board == [("paper Table 1", 10), ("this platform", 5)]
     leak = q(wh, "select count(*), count(distinct benchmark) from leakage_scores where run = 'stage2'")[0]
     assert leak[0] >= 6 and leak[1] == 6
 

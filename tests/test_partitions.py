@@ -57,6 +57,10 @@ def test_single_partition_and_unknown_partition(corpus, capsys):
     assert "1 runs" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no selected asset has a partition 'nope'"):
         main(["materialize", "--select", "raw_documents", "--partition", "nope"])
+    with pytest.raises(SystemExit, match="Invalid selection string: raw_documents d1_documents"):
+        main(["materialize", "--select", "raw_documents d1_documents"])
+    with pytest.raises(SystemExit, match="matches no asset"):
+        main(["materialize", "--select", "group:nothing_here"])
 
 
 def test_conservation_check_recorded(corpus):

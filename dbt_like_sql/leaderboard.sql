@@ -1,0 +1,29 @@
+-- Each run's scores (in %) beside the paper's Table 1 (Open LLM Leaderboard v1 protocol).
+-- Until evaluation uses lm-eval's simple_evaluate, our rows come from the direct scorer (see README).
+WITH paper(model, average, mmlu, arc_challenge, truthfulqa, winogrande, hellaswag, gsm8k) AS (VALUES
+    ('Phi1.5 1.3B', 47.69, 43.89, 52.9, 40.89, 72.22, 63.79, 12.43),
+    ('Qwen1.5 1.8B', 46.55, 46.71, 37.88, 39.43, 60.3, 61.42, 33.59),
+    ('Stablelm2 1.6B', 45.25, 38.95, 43.34, 36.78, 64.56, 70.45, 17.44),
+    ('HARE 1.1B', 40.17, 35.74, 38.4, 42.08, 59.27, 57.46, 8.04),
+    ('H2o-danube 1.8B', 39.12, 25.94, 39.42, 33.86, 64.48, 69.58, 1.44),
+    ('OpenELM 1.1B', 38.47, 27.05, 36.69, 33.86, 63.22, 65.71, 1.21),
+    ('Csg-wukong 1B', 37.78, 25.33, 37.71, 42.79, 56.67, 58.93, 5.23),
+    ('Cosmo 1B', 36.59, 26.69, 38.57, 38.15, 55.49, 55.13, 5.53),
+    ('TinyLlama 1.1B', 36.42, 26.04, 33.87, 37.32, 59.51, 60.31, 1.44),
+    ('Gpt2xl 1.6B', 34.31, 26.55, 30.29, 38.53, 58.01, 51.39, 1.06)
+), ours AS (
+    SELECT 'run:' || run AS model,
+           round(100 * avg(value), 2) AS average,
+           round(100 * max(value) FILTER (WHERE benchmark = 'mmlu'), 2) AS mmlu,
+           round(100 * max(value) FILTER (WHERE benchmark = 'arc_challenge'), 2) AS arc_challenge,
+           round(100 * max(value) FILTER (WHERE benchmark = 'truthfulqa'), 2) AS truthfulqa,
+           round(100 * max(value) FILTER (WHERE benchmark = 'winogrande'), 2) AS winogrande,
+           round(100 * max(value) FILTER (WHERE benchmark = 'hellaswag'), 2) AS hellaswag,
+           round(100 * max(value) FILTER (WHERE benchmark = 'gsm8k'), 2) AS gsm8k
+    FROM {{ ref('benchmark_scores') }}
+    GROUP BY run
+)
+SELECT 'paper Table 1' AS origin, * FROM paper
+UNION ALL
+SELECT 'this platform' AS origin, * FROM ours
+ORDER BY average DESC
