@@ -43,7 +43,6 @@ import contextlib
 import io
 import math
 import os
-import platform
 import random
 import re
 import sys
@@ -56,7 +55,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from common import versions  # noqa: E402
 from hare_assets.decontamination.benchmarks import BENCHMARKS, load_benchmark  # noqa: E402
 from hare_assets.decontamination.ngrams import benchmark_ngram_rows, repetition_rates, sorted_index  # noqa: E402
 
@@ -288,18 +289,6 @@ def run_datatrove(items, docs, tmp: Path, repeat: int):
 
 # --------------------------------------------------------------------------- report
 
-def versions() -> str:
-    import importlib.metadata as md
-
-    out = [f"python {platform.python_version()}"]
-    for pkg in ("numpy", "pyarrow", "lm_eval", "datatrove", "spacy", "xxhash"):
-        try:
-            out.append(f"{pkg} {md.version(pkg)}")
-        except md.PackageNotFoundError:
-            pass
-    return ", ".join(out)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=10000)
@@ -332,7 +321,7 @@ def main() -> None:
             runs["datatrove NGramsDecontFilter"] = run_datatrove(items, docs, Path(tmp), args.datatrove_repeat)
 
     planted, quoted, clean = kinds == "planted", kinds == "quoted", kinds == "clean"
-    print(f"# Decontamination, n = {N}: {date.today().isoformat()}, {os.cpu_count()} cores, {versions()}")
+    print(f"# Decontamination, n = {N}: {date.today().isoformat()}, {os.cpu_count()} cores, {versions('numpy', 'pyarrow', 'lm_eval', 'datatrove', 'spacy', 'xxhash')}")
     print(f"benchmarks: {args.benchmarks} ({len(items)} items{'; missing ' + ','.join(missing) if missing else ''}); "
           f"documents: {len(docs)} ({mb:.2f} MB, mean {1e6 * mb / len(docs):.0f} bytes), "
           f"{planted.sum()} planted (whole GSM8K items), {quoted.sum()} with a 20-word quote, {clean.sum()} clean; "

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from common import versions  # noqa: E402
 from decontamination_vs_peers import DEFAULT_ROOT, gsm8k_test, make_docs  # noqa: E402
 from hare_assets.mixture.packing import Tokenizer, pack, write_shards  # noqa: E402
 
@@ -68,18 +68,6 @@ def time_best(fn, repeat):
         out = fn()
         best = min(best, time.perf_counter() - t0)
     return best, out
-
-
-def versions() -> str:
-    import importlib.metadata as md
-
-    out = [f"python {platform.python_version()}"]
-    for pkg in ("numpy", "sentencepiece", "tokenizers", "datatrove", "mistral_common"):
-        try:
-            out.append(f"{pkg} {md.version(pkg)}")
-        except md.PackageNotFoundError:
-            pass
-    return ", ".join(out)
 
 
 def main() -> None:
@@ -159,7 +147,7 @@ def main() -> None:
             rows.append((f"datatrove DocumentTokenizer: {label}", t, n))
 
     totals = {n for _, _, n in rows}
-    print(f"# Tokenization + packing: {date.today().isoformat()}, {os.cpu_count()} cores, {versions()}")
+    print(f"# Tokenization + packing: {date.today().isoformat()}, {os.cpu_count()} cores, {versions('numpy', 'sentencepiece', 'tokenizers', 'datatrove', 'mistral_common')}")
     print(f"documents: {len(docs)} ({mb:.2f} MB, mean {1e6 * mb / len(docs):.0f} bytes); Mistral v1; "
           f"tokens incl. one EOS per document: {sorted(totals)}"
           f"{'' if len(totals) == 1 else ' (MISMATCH between tools)'}; best of {args.repeat} runs")
