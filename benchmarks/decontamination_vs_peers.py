@@ -59,7 +59,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import versions  # noqa: E402
 from hare_assets.decontamination.benchmarks import BENCHMARKS, load_benchmark  # noqa: E402
-from hare_assets.decontamination.ngrams import benchmark_ngram_rows, repetition_rates, sorted_index  # noqa: E402
+from hare_assets.decontamination.ngrams import (  # noqa: E402
+    benchmark_ngram_rows, prepare_index, repetition_rates, sorted_index)
 
 N = 13
 THRESHOLD = 0.5
@@ -188,7 +189,8 @@ def gsm8k_test(root: Path):
 def run_ours(items, docs, batch: int, repeat: int):
     t0 = time.perf_counter()
     rows = benchmark_ngram_rows(((it.benchmark, f"{it.split}/{it.item_id}", it.text) for it in items), [N])
-    index = {N: sorted_index(rows.column("hash").to_numpy())}
+    index = prepare_index({N: sorted_index(rows.column("hash").to_numpy())})
+    index.prefilter(N)  # the membership bitmap is part of building the index, as in the asset
     build = time.perf_counter() - t0
     best, cpu, results = math.inf, math.inf, None
     for _ in range(repeat):

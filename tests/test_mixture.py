@@ -266,3 +266,41 @@ def test_write_shards_replaces_previous_output_atomically(tmp_path):
     # An empty run still writes a manifest (no shards).
     empty = write_shards(tmp_path / "empty", pack([], 9, 2), 9, 4, seed=0)
     assert empty["shards"] == [] and empty["total_sequences"] == 0 and read_shards(tmp_path / "empty").shape == (0, 10)
+
+
+def _fixed_pack_docs():
+    rng = np.random.default_rng(20261123)
+    lengths = rng.integers(0, 400, 600)
+    lengths[::37] = 0
+    lengths[5] = 5000  # longer than a block
+    docs = [rng.integers(0, 65536, int(k)).tolist() for k in lengths]
+    docs[7] = tuple(docs[7])
+    docs[11] = np.asarray(docs[11], np.int32)
+    docs += [[65535, 0, 1], []]
+    return docs
+
+
+@pytest.mark.parametrize("seq_len, rows_per_block, expected", [
+    (63, 3, "3f059fe2a82b833c003e0d1f8b6e97867633e5638406edef49be4b42c08fbcea"),
+    (127, 1, "1e665a3a3b7e1d38bbe50a9ca334e2cc3d51af8fa53f687a867bf21a9e34bedf"),
+    (2048, 1024, "f43b4fd603383e54a4020ba22655dc4557750a18a0f51d6fdf19af9da6a82336"),
+])
+def test_packing_output_is_pinned(tmp_path, seq_len, rows_per_block, expected):
+    """Blocks, counters, shards and manifest on a fixed input: sha256 pinned from the per-document
+    implementation (before packing converted whole blocks of documents at once)."""
+    import hashlib
+
+    from hare_assets.mixture.packing import Packer
+
+    h = hashlib.sha256()
+    packer = Packer(iter(_fixed_pack_docs()), seq_len, 2, rows_per_block=rows_per_block)
+    for block in packer:
+        h.update(repr((block.dtype.str, block.shape)).encode())
+        h.update(block.tobytes())
+    h.update(repr((packer.documents, packer.input_tokens, packer.sequences, packer.dropped_tail_tokens)).encode())
+    out = tmp_path / f"o{seq_len}"
+    manifest = write_shards(out, pack(_fixed_pack_docs(), seq_len, 2), seq_len, 50, seed=7)
+    for shard in manifest["shards"]:
+        h.update((out / shard["file"]).read_bytes())
+    h.update(json.dumps(manifest, sort_keys=True).encode())
+    assert h.hexdigest() == expected

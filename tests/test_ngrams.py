@@ -221,3 +221,47 @@ def test_membership_prefilter_agrees_with_isin():
     # A set is accepted as the index too.
     _, idx = build_index(ITEMS, [5])
     assert repetition_rates([ARC_ITEM], {5: set(idx[5].tolist())}, 5)[0].rate == 1.0
+
+
+def test_prepared_index_gives_the_same_results_as_the_plain_mapping():
+    from hare_assets.decontamination.ngrams import PreparedIndex, prepare_index
+
+    _, index = build_index(ITEMS, range(4, 16))
+    rng = np.random.default_rng(3)
+    # A large random part makes the bitmap wider than the minimum and adds many non-matching entries.
+    big = {n: np.unique(np.concatenate([a, rng.integers(-2**63, 2**63 - 1, 300_000, dtype=np.int64)]))
+           for n, a in index.items()}
+    prepared = prepare_index(big)
+    assert isinstance(prepared, PreparedIndex) and sorted(prepared) == sorted(big)
+    assert prepare_index(prepared) is prepared
+    words = UNRELATED.split()
+    docs = [UNRELATED, "Intro. " + ARC_ITEM, GSM_ITEM + " " + UNRELATED, "", "x y", GSM_ITEM + " " + GSM_ITEM,
+            " ".join(words[:6] + ARC_ITEM.split()[:9] + words[6:])]
+    for spec in (13, (4, 8), (10, 15), 5):
+        expected = repetition_rates(docs, big, spec)
+        assert repetition_rates(docs, prepared, spec) == expected
+        assert repetition_rates(docs, prepare_index(big, ngram_sizes(spec)), spec) == expected
+        # Repeated calls reuse the cached bitmaps and still agree.
+        assert repetition_rates(docs, prepared, spec) == expected
+        assert any(r.matched for r in expected)
+        for doc in docs:
+            a = repetition_rate(normalize_tokens(doc), big, spec)
+            b = repetition_rate(normalize_tokens(doc), prepared, spec)
+            assert a[:2] == b[:2] and np.array_equal(a[2], b[2])
+    # Sets and unsorted arrays are prepared like the plain path accepts them.
+    loose = {5: set(index[5].tolist()), 13: np.random.default_rng(0).permutation(index[13])}
+    assert repetition_rates([ARC_ITEM], prepare_index(loose), 5) == repetition_rates([ARC_ITEM], loose, 5)
+    assert repetition_rates([ARC_ITEM], prepare_index(loose), 13) == repetition_rates([ARC_ITEM], loose, 13)
+    # The prepared index owns read-only copies: changing the caller's array does not make it stale.
+    own = {13: index[13].copy()}
+    p = prepare_index(own)
+    before = repetition_rates([GSM_ITEM], p, 13)
+    own[13][:] = 0
+    assert repetition_rates([GSM_ITEM], p, 13) == before and before[0].rate == 1.0
+    assert not p[13].flags.writeable
+    with pytest.raises(KeyError, match="no 10-grams"):
+        repetition_rates(["a b c"], prepare_index({13: index[13]}), (10, 15))
+    with pytest.raises(KeyError, match="no 10-grams"):
+        prepare_index({13: index[13]}, [10])
+    empty = prepare_index({13: np.zeros(0, np.int64)})
+    assert repetition_rates([GSM_ITEM], empty, 13)[0].matched == 0

@@ -17,7 +17,7 @@ from ..resources import HareResource
 from ..sources.assets import ensure_sample
 from ..warehouse import quote_literal
 from .benchmarks import load_benchmark
-from .ngrams import benchmark_ngram_rows, ngram_sizes, repetition_rates
+from .ngrams import benchmark_ngram_rows, ngram_sizes, prepare_index, repetition_rates
 
 # Mix inputs: (asset, paper part) in the order they are checked.
 INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))
@@ -84,6 +84,7 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
     settings = hare.settings()
     cfg = settings.decontamination
     index, explain = load_index(hare)
+    index = prepare_index(index)  # sorted arrays + membership bitmaps, built once for every batch
     tokenizer = Tokenizer()
     reasons: Counter[str] = Counter()
     rows_in = 0

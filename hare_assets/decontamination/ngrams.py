@@ -279,33 +279,104 @@ def sorted_index(hashes: np.ndarray | Iterable[int]) -> np.ndarray:
     return np.unique(np.fromiter(hashes, np.int64))
 
 
-def _prepare_index(index: Mapping[int, np.ndarray | Iterable[int]], ns: Sequence[int]) -> dict[int, np.ndarray]:
+class PreparedIndex(Mapping):
+    """A benchmark index ready for scoring: sorted int64 hashes per n plus, built lazily once
+    per n, the membership pre-check bitmap that `_member` would otherwise rebuild on every call.
+
+    Made by `prepare_index`; `repetition_rates` and `repetition_rate` accept it wherever they accept
+    the plain mapping. It holds its own read-only copies of the arrays, so the cached bitmaps cannot
+    go stale when the caller's arrays change. It reads as a mapping n -> sorted array.
+    """
+
+    __slots__ = ("_arrays", "_prefilters")
+
+    def __init__(self, arrays: dict[int, np.ndarray]):
+        self._arrays = arrays
+        self._prefilters: dict[int, tuple[np.ndarray, np.uint64] | None] = {}
+
+    def __getitem__(self, n: int) -> np.ndarray:
+        return self._arrays[n]
+
+    def __iter__(self):
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def prefilter(self, n: int) -> tuple[np.ndarray, np.uint64] | None:
+        """The bitmap and shift of `_bitmap` for size n (built on first use, then reused)."""
+        if n not in self._prefilters:
+            self._prefilters[n] = _bitmap(self._arrays[n])
+        return self._prefilters[n]
+
+
+def _sorted_array(arr: np.ndarray | Iterable[int]) -> np.ndarray:
+    is_sorted = isinstance(arr, np.ndarray) and arr.dtype == np.int64 and (
+        len(arr) < 2 or bool(np.all(arr[1:] >= arr[:-1])))
+    return arr if is_sorted else sorted_index(arr)
+
+
+def prepare_index(index: Mapping[int, np.ndarray | Iterable[int]], ns: Iterable[int] | None = None) -> PreparedIndex:
+    """Prepare an index (n -> hashes: array, set or iterable) once, for many `repetition_rates` calls.
+
+    Keeps the sizes `ns` (default: all of the index's sizes); a size missing from the index is a
+    KeyError. Passing a `PreparedIndex` returns it unchanged when it holds every size asked for.
+    """
+    if isinstance(index, PreparedIndex) and (ns is None or all(int(n) in index for n in ns)):
+        return index
     out = {}
-    for n in ns:
-        if n not in index:
-            raise KeyError(f"the benchmark index holds no {n}-grams (it has {sorted(index)}): "
-                           f"rebuild benchmark_ngrams with the current decontamination.ngram config")
+    for n in (sorted(index) if ns is None else ns):
+        n = int(n)
+        _check_size(index, n)
         arr = index[n]
-        is_sorted = isinstance(arr, np.ndarray) and arr.dtype == np.int64 and (len(arr) < 2 or bool(np.all(arr[1:] >= arr[:-1])))
-        out[n] = arr if is_sorted else sorted_index(arr)
-    return out
+        sorted_arr = _sorted_array(arr)
+        if sorted_arr is arr:
+            sorted_arr = arr.copy()  # our own copy: the caller may change theirs
+        sorted_arr.flags.writeable = False
+        out[n] = sorted_arr
+    return PreparedIndex(out)
 
 
-def _member(hashes: np.ndarray, index: np.ndarray) -> np.ndarray:
+def _check_size(index: Mapping, n: int) -> None:
+    if n not in index:
+        raise KeyError(f"the benchmark index holds no {n}-grams (it has {sorted(index)}): "
+                       f"rebuild benchmark_ngrams with the current decontamination.ngram config")
+
+
+def _prepare_index(index: Mapping[int, np.ndarray | Iterable[int]], ns: Sequence[int]) -> Mapping[int, np.ndarray]:
+    """The sorted arrays for `ns`: a `PreparedIndex` as it is, a plain mapping sorted (not copied)."""
+    for n in ns:
+        _check_size(index, n)
+    if isinstance(index, PreparedIndex):
+        return index
+    return {n: _sorted_array(index[n]) for n in ns}
+
+
+def _bitmap(index: np.ndarray) -> tuple[np.ndarray, np.uint64] | None:
+    """Bitmap over the top bits of the sorted index's hashes (about 16 bits per entry), and the shift."""
+    if len(index) == 0:
+        return None
+    bits = int(min(30, max(16, int(np.ceil(np.log2(16 * len(index)))))))
+    shift = np.uint64(64 - bits)
+    flags = np.zeros(1 << bits, bool)
+    flags[index.view(np.uint64) >> shift] = True
+    return np.packbits(flags, bitorder="little"), shift
+
+
+def _member(hashes: np.ndarray, index: np.ndarray,
+            prefilter: tuple[np.ndarray, np.uint64] | None = None) -> np.ndarray:
     """Boolean mask: hashes found in the sorted index.
 
     A bitmap over the top bits of the hashes (about 16 bits per index entry, so it stays in cache)
     rejects most misses at once; only the few candidates (true hits and ~1/16 false positives) pay
     for the binary search into the index, whose random accesses would otherwise dominate the time.
+    `prefilter` is that bitmap from `_bitmap(index)` (a `PreparedIndex` keeps it); without it the
+    bitmap is built here, which for a large index costs more than the lookup itself.
     """
     found = np.zeros(len(hashes), bool)
     if len(index) == 0 or len(hashes) == 0:
         return found
-    bits = int(min(30, max(16, int(np.ceil(np.log2(16 * len(index)))))))
-    shift = np.uint64(64 - bits)
-    flags = np.zeros(1 << bits, bool)
-    flags[index.view(np.uint64) >> shift] = True
-    bitmap = np.packbits(flags, bitorder="little")
+    bitmap, shift = prefilter if prefilter is not None else _bitmap(index)
     top = hashes.view(np.uint64) >> shift
     cand = np.flatnonzero((bitmap[top >> np.uint64(3)] >> (top & np.uint64(7)).astype(np.uint8)) & 1)
     if len(cand):
@@ -315,7 +386,12 @@ def _member(hashes: np.ndarray, index: np.ndarray) -> np.ndarray:
     return found
 
 
-def _score(tok: np.ndarray, offsets: np.ndarray, index: dict[int, np.ndarray], ns: Sequence[int]):
+def _lookup(hashes: np.ndarray, index: Mapping[int, np.ndarray], n: int) -> np.ndarray:
+    prefilter = index.prefilter(n) if isinstance(index, PreparedIndex) else None
+    return _member(hashes, index[n], prefilter)
+
+
+def _score(tok: np.ndarray, offsets: np.ndarray, index: Mapping[int, np.ndarray], ns: Sequence[int]):
     """Per document: best rate, its n, matched, total, first matched hash, and matched positions' hashes."""
     d = len(offsets) - 1
     best_rate = np.full(d, -1.0)
@@ -327,7 +403,7 @@ def _score(tok: np.ndarray, offsets: np.ndarray, index: dict[int, np.ndarray], n
     for n, pos, doc, hashes in _ngram_passes(tok, offsets, ns):
         if len(pos) == 0:
             continue
-        found = _member(hashes, index[n])
+        found = _lookup(hashes, index, n)
         total = np.bincount(doc, minlength=d)
         matched = np.bincount(doc[found], minlength=d)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -351,7 +427,9 @@ def repetition_rates(docs: Sequence[str], index: Mapping[int, np.ndarray], spec:
     """Repetition rates of a batch of documents against the index (sorted int64 hash array per n).
 
     Vectorised over the batch: the documents' words are hashed once, laid end to end, and every
-    n-gram size is one numpy pass plus a binary search into the sorted index.
+    n-gram size is one numpy pass plus a binary search into the sorted index. For many batches
+    against one index pass `prepare_index(index)`: a plain mapping works too (same results) but
+    rebuilds the membership bitmap on every call, which is costly for a large index.
     """
     ns = ngram_sizes(spec)
     idx = _prepare_index(index, ns)
@@ -379,6 +457,6 @@ def repetition_rate(doc_tokens: Sequence[str], index_hashes: Mapping[int, np.nda
     if n[0] == 0:
         return 0.0, 0, np.zeros(0, np.int64)
     [(_, _, _, hashes)] = list(_ngram_passes(tok, offsets, [int(n[0])]))
-    hits = hashes[_member(hashes, idx[int(n[0])])]
+    hits = hashes[_lookup(hashes, idx, int(n[0]))]
     _, first = np.unique(hits, return_index=True)
     return float(rate[0]), int(n[0]), hits[np.sort(first)]

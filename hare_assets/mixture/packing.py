@@ -23,6 +23,7 @@ permutes all rows again each epoch); the buffer breaks up the consecutive rows o
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -107,31 +108,44 @@ class Packer:
     def __next__(self) -> np.ndarray:
         return next(self._it)
 
-    def _doc_array(self, ids: Sequence[int]) -> np.ndarray:
-        arr = np.empty(len(ids) + 1, np.int64)
-        arr[:-1] = ids
-        arr[-1] = self.eos_id
-        if len(ids) and (arr[:-1].min() < 0 or arr[:-1].max() > np.iinfo(DTYPE).max):
+    def _docs_array(self, docs: list[Sequence[int]], lengths: list[int]) -> np.ndarray:
+        """The documents' ids, each followed by EOS, as one uint16 array: one conversion per block."""
+        lengths_arr = np.asarray(lengths, np.int64)
+        n_ids = int(lengths_arr.sum())
+        ids = np.fromiter(itertools.chain.from_iterable(docs), np.int64, n_ids)
+        if n_ids and (ids.min() < 0 or ids.max() > np.iinfo(DTYPE).max):
             raise ValueError(f"token ids outside 0..{np.iinfo(DTYPE).max} cannot be stored as {np.dtype(DTYPE).name}")
-        return arr.astype(DTYPE)
+        out = np.empty(n_ids + len(docs), DTYPE)
+        eos_at = np.cumsum(lengths_arr + 1) - 1
+        is_id = np.ones(len(out), bool)
+        is_id[eos_at] = False
+        out[eos_at] = self.eos_id
+        out[is_id] = ids
+        return out
 
     def _blocks(self, token_lists: Iterator[Sequence[int]]) -> Iterator[np.ndarray]:
-        pending: list[np.ndarray] = []
+        # Documents are gathered as they come and converted together once a block's worth is in,
+        # so the blocks (and the counters at each yield) are the same as converting one at a time.
+        carry = np.zeros(0, DTYPE)
+        docs: list[Sequence[int]] = []
+        lengths: list[int] = []
         buffered = 0
         for ids in token_lists:
-            arr = self._doc_array(ids)
+            n = len(ids)
             self.documents += 1
-            self.input_tokens += len(arr)
-            pending.append(arr)
-            buffered += len(arr)
+            self.input_tokens += n + 1
+            docs.append(ids)
+            lengths.append(n)
+            buffered += n + 1
             if buffered >= self.block_tokens:
-                flat = np.concatenate(pending)
+                flat = np.concatenate([carry, self._docs_array(docs, lengths)])
+                docs, lengths = [], []
                 rows = len(flat) // self.row_len
                 cut = rows * self.row_len
-                pending, buffered = [flat[cut:]], len(flat) - cut
+                carry, buffered = flat[cut:], len(flat) - cut
                 self.sequences += rows
                 yield flat[:cut].reshape(rows, self.row_len)
-        flat = np.concatenate(pending) if pending else np.zeros(0, DTYPE)
+        flat = np.concatenate([carry, self._docs_array(docs, lengths)]) if docs else carry
         rows = len(flat) // self.row_len
         cut = rows * self.row_len
         self.dropped_tail_tokens = len(flat) - cut
