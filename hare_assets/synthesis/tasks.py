@@ -436,6 +436,17 @@ def _text_field(record: dict, name: str, required: bool = True) -> str | Rejecti
     return value
 
 
+def _text_fields(record: dict, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> tuple[str, ...] | Rejection:
+    """The named text fields in order, or the first field's rejection (required ones checked first)."""
+    values = []
+    for name, needed in [(n, True) for n in required] + [(n, False) for n in optional]:
+        value = _text_field(record, name, required=needed)
+        if isinstance(value, Rejection):
+            return value
+        values.append(value)
+    return tuple(values)
+
+
 def _sample(task: str, parsed: Parsed) -> dict[str, str]:
     return {"task": task, "text": format_sample(task, parsed)}
 
@@ -452,15 +463,10 @@ def convert_dolly(record: Any) -> Converted:
     rec = _as_record(record)
     if isinstance(rec, Rejection):
         return rec
-    instruction = _text_field(rec, "instruction")
-    if isinstance(instruction, Rejection):
-        return instruction
-    response = _text_field(rec, "response")
-    if isinstance(response, Rejection):
-        return response
-    context = _text_field(rec, "context", required=False)
-    if isinstance(context, Rejection):
-        return context
+    fields = _text_fields(rec, ("instruction", "response"), ("context",))
+    if isinstance(fields, Rejection):
+        return fields
+    instruction, response, context = fields
     category = rec.get("category")
     if category is not None and not isinstance(category, str):
         return Rejection("category_not_text")
@@ -534,15 +540,13 @@ def convert_openhermes(record: Any) -> Converted:
 
 def _autocot_one(rec: dict) -> dict[str, str] | Rejection:
     if "question" in rec:
-        question = _text_field(rec, "question")
-        if isinstance(question, Rejection):
-            return question
+        fields = _text_fields(rec, ("question",), ("rationale",))
+        if isinstance(fields, Rejection):
+            return fields
+        question, rationale = fields
         # Auto-CoT demos keep the prompt wrapping: "Q: ...\nA:".
         question = re.sub(r"^Q:\s*", "", question)
         question = re.sub(r"\n?\s*A:\s*$", "", question).strip()
-        rationale = _text_field(rec, "rationale", required=False)
-        if isinstance(rationale, Rejection):
-            return rationale
         answer = rec.get("answer", rec.get("gold_ans", rec.get("pred_ans")))
         if isinstance(answer, list) and answer:
             answer = answer[0]
@@ -558,15 +562,10 @@ def _autocot_one(rec: dict) -> dict[str, str] | Rejection:
             return Rejection("empty_question")
         return _sample("qa", {"pairs": [{"question": question, "rationale": rationale, "answer": answer.strip()}]})
     if "instruction" in rec:  # the Alpaca-CoT packaging: {instruction, input, output}
-        instruction = _text_field(rec, "instruction")
-        if isinstance(instruction, Rejection):
-            return instruction
-        output = _text_field(rec, "output")
-        if isinstance(output, Rejection):
-            return output
-        extra = _text_field(rec, "input", required=False)
-        if isinstance(extra, Rejection):
-            return extra
+        fields = _text_fields(rec, ("instruction", "output"), ("input",))
+        if isinstance(fields, Rejection):
+            return fields
+        instruction, output, extra = fields
         question = f"{instruction}\n{extra}" if extra else instruction
         return _sample("qa", {"pairs": [{"question": question, "answer": output}]})
     return Rejection("missing_question")
