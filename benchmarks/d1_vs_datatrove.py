@@ -523,6 +523,10 @@ def main() -> None:
     ap.add_argument("--work-dir", default="/tmp/d1bench")
     ap.add_argument("--ours-only", action="store_true",
                     help="skip datatrove (for sizes where it would take hours); prints our column only")
+    ap.add_argument("--peer-only", action="store_true",
+                    help="run only datatrove and keep its result beside the corpus (for a later --reuse-peer)")
+    ap.add_argument("--reuse-peer", action="store_true",
+                    help="use datatrove's kept result for this N (from an earlier --peer-only run) if there is one")
     ap.add_argument("--verbose", action="store_true", help="show the sides' own output")
     ap.add_argument("--json", help="also write all measurements to this JSON file")
     # internal: run one side
@@ -555,8 +559,21 @@ def main() -> None:
     planted_t = pq.read_table(corpus / "planted.parquet")
     planted = list(zip(*(planted_t.column(c).to_pylist() for c in ("id", "original_id", "kind", "jaccard"))))
 
+    kept_peer = work / "datatrove.kept.json"  # a peer result measured earlier on the same corpus
+    if args.peer_only:
+        print("running datatrove ...", file=sys.stderr, flush=True)
+        kept_peer.write_text(json.dumps(run_side("datatrove", args, corpus, work)))
+        print(f"datatrove result kept in {kept_peer}", file=sys.stderr)
+        return
+    sides = ("lid", "ours") if args.ours_only else ("lid", "ours", "datatrove")
     results = {}
-    for side in ("lid", "ours") if args.ours_only else ("lid", "ours", "datatrove"):
+    for side in sides:
+        if side == "datatrove" and args.reuse_peer and kept_peer.exists():
+            print(f"datatrove: reusing {kept_peer}", file=sys.stderr, flush=True)
+            results[side] = json.loads(kept_peer.read_text())
+            results[side]["reused"] = True
+            results[side]["eval"] = evaluate(results[side], planted)
+            continue
         print(f"running {side} ...", file=sys.stderr, flush=True)
         results[side] = run_side(side, args, corpus, work)
         if side != "lid":

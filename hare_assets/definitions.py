@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from .cleaning.assets import build_cleaned_documents
+from .cleaning.assets import build_cleaned_documents, build_d1_signals
 from .decontamination.assets import benchmark_ngrams, contamination_report, decontaminated_documents
 from .dedup.assets import build_d1_documents
 from .evaluation.assets import build_evaluation_assets
@@ -25,6 +25,7 @@ def build_definitions() -> dg.Definitions:
     runs = run_partitions(settings)  # shared by mix, shards, checkpoints and scores: identity mapping
     assets = [
         build_raw_documents(settings),
+        build_d1_signals(settings),
         build_cleaned_documents(settings),
         build_d1_documents(),
         topic_clusters, synthesis_seeds,

@@ -83,6 +83,11 @@ class Cleaning(_Strict):
     # Categories whose documents get the code / math rule sets instead of the prose one.
     code_categories: tuple[str, ...] = ("Code",)
     math_categories: tuple[str, ...] = ("Math", "Khan Academy")
+    # Processing cap: longer documents are not scored and are rejected as `oversized`.
+    max_scored_chars: int = Field(2_000_000, gt=0)
+    # Scoring processes inside one partition (0 = one per CPU core), used from parallel_min_rows rows.
+    workers: int = Field(0, ge=0)
+    parallel_min_rows: int = Field(20_000, ge=0)
 
 
 class Dedup(_Strict):

@@ -135,8 +135,9 @@ def test_english_prose_kept_with_signals():
     assert v.keep and v.reason is None and v.text == ENGLISH and v.edits == {}
     assert v.signals["words"] == len(ENGLISH.split())
     assert v.signals["language"] == "en" and v.signals["language_score"] > 0.9
-    assert set(v.signals) == {"words", "non_alpha_fraction", "duplicate_line_fraction", "terminal_punctuation",
-                              "language", "language_score"}
+    assert set(v.signals) == {"scored", "chars", "words", "non_alpha_fraction", "duplicate_line_fraction",
+                              "terminal_punctuation", "language", "language_score"}
+    assert v.signals["scored"] is True and v.signals["chars"] == len(ENGLISH)
 
 
 @pytest.mark.parametrize("text", [FRENCH, GERMAN])
@@ -191,7 +192,7 @@ def test_first_failing_rule_is_the_reason():
 
 def test_rule_sets_per_category():
     prose = rule_set_for("C4", CFG)
-    assert prose == ("normalize", "scrub_pii", "remove_links", "too_short", "too_long", "non_alpha",
+    assert prose == ("normalize", "scrub_pii", "remove_links", "oversized", "too_short", "too_long", "non_alpha",
                      "duplicate_lines", "incomplete_ending", "not_english")
     code = rule_set_for("Code", CFG)
     assert not {"non_alpha", "incomplete_ending", "not_english"} & set(code)
@@ -210,7 +211,7 @@ def test_code_without_final_period_kept_but_scrubbed():
     assert "<EMAIL>" in v.text and "https://" not in v.text
     assert "    if window <= 0:" in v.text  # indentation intact
     assert v.edits == {"pii_email": 1, "links": 1}
-    assert "language" not in v.signals
+    assert v.signals["language"] is None  # code skips language ID
     assert clean_document(CODE, "C4", CFG).reason is not None  # the same text as prose fails
 
 

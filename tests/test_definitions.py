@@ -11,7 +11,7 @@ from hare_assets.definitions import build_definitions
 REPO = Path(__file__).resolve().parents[1]
 GROUPS = {
     "sources": {"raw_documents"},
-    "d1": {"cleaned_documents", "d1_documents"},
+    "d1": {"d1_signals", "cleaned_documents", "d1_documents"},
     "topics": {"topic_clusters", "synthesis_seeds"},
     "d2": {"d2_documents"},
     "d3": {"d3_samples"},
@@ -38,7 +38,7 @@ def test_groups_and_names(hare_home):
 
 def test_lineage_chain(hare_home):
     g = graph(hare_home)
-    chain = ["raw_documents", "cleaned_documents", "d1_documents", "topic_clusters", "synthesis_seeds",
+    chain = ["raw_documents", "d1_signals", "cleaned_documents", "d1_documents", "topic_clusters", "synthesis_seeds",
              "d2_documents", "d3_samples", "decontaminated_documents", "training_mix", "tokenized_shards",
              "checkpoints", "benchmark_scores"]
     for up, down in zip(chain, chain[1:]):
@@ -51,6 +51,7 @@ def test_partitions(hare_home):
     g = graph(hare_home)
     assert len(g.get(dg.AssetKey("raw_documents")).partitions_def.get_partition_keys()) == 23
     assert len(g.get(dg.AssetKey("cleaned_documents")).partitions_def.get_partition_keys()) == 19
+    assert g.get(dg.AssetKey("d1_signals")).partitions_def == g.get(dg.AssetKey("cleaned_documents")).partitions_def
     runs = ["stage1", "stage2", "abl_d1", "abl_d1_d2", "abl_d1_d2_d3"]
     for name in ("training_mix", "tokenized_shards", "checkpoints", "benchmark_scores", "leakage_scores"):
         assert g.get(dg.AssetKey(name)).partitions_def.get_partition_keys() == runs
@@ -67,7 +68,8 @@ def test_dagster_features(hare_home):
     assert g.get(dg.AssetKey("d1_documents")).automation_condition is not None
     assert g.get(dg.AssetKey("checkpoints")).automation_condition is None
     blocking = {k.asset_key.to_user_string() for k in g.asset_check_keys if g.get_check_spec(k).blocking}
-    assert {"raw_documents", "cleaned_documents", "d1_documents", "d3_samples", "decontaminated_documents"} <= blocking
+    assert {"raw_documents", "d1_signals", "cleaned_documents", "d1_documents", "d3_samples",
+            "decontaminated_documents"} <= blocking
     sensor = defs.get_sensor_def("hare_automation")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
 

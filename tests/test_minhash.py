@@ -6,11 +6,14 @@ import pytest
 from hare_assets.dedup import minhash as mh
 from hare_assets.dedup.minhash import (
     band_keys,
+    collision_probability,
     choose_survivors,
     connected_components,
     jaccard_estimate,
     lsh_params,
     normalized_text_hash,
+    sketch,
+    text_hashes,
     shingle_hashes,
     signatures,
 )
@@ -55,6 +58,14 @@ def test_normalized_text_hash_ignores_case_whitespace_punctuation():
     assert h != normalized_text_hash("Hello World, this is another test.")
     assert isinstance(h, int) and -(2 ** 63) <= h < 2 ** 63
     assert normalized_text_hash("") == normalized_text_hash(" ... ")
+    # Word order counts; the batch form equals the one-text form; sketch gives the same hashes.
+    assert normalized_text_hash("b a") != normalized_text_hash("a b")
+    texts = ["Hello, World!", "", "a b c", "c b a", "a b c"]
+    batch = text_hashes(texts)
+    assert batch.dtype == np.int64 and batch.tolist() == [normalized_text_hash(t) for t in texts]
+    assert batch[2] == batch[4] and len(set(batch.tolist())) == 4
+    hashes, sigs = sketch(texts, K, P, SEED)
+    assert hashes.tolist() == batch.tolist() and (sigs == signatures(texts, K, P, SEED)).all()
 
 
 # --- shingles and signatures -----------------------------------------------------------------------
@@ -144,27 +155,57 @@ def test_near_duplicate_collides_unrelated_do_not():
 
 # --- LSH parameters and band keys -------------------------------------------------------------------
 
-def test_lsh_params_sanity():
-    b, r = lsh_params(0.7, 128)
-    assert (b, r) == (14, 9) and b * r <= 128
+def test_lsh_params_default_is_16x8_not_datasketchs_14x9():
+    # 16 x 8 uses all 128 permutations and catches a pair at exactly J = 0.7 with p = 0.61;
+    # datasketch's area minimum (14 x 9) catches it with p = 0.44 (and misses more planted pairs).
+    assert lsh_params(0.7, 128) == (16, 8)
+    assert float(collision_probability(0.7, 16, 8)) == pytest.approx(0.613, abs=1e-3)
+    assert float(collision_probability(0.7, 14, 9)) < 0.5
+
+
+@pytest.mark.parametrize("t", [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95])
+@pytest.mark.parametrize("n", [32, 64, 100, 128, 256])
+def test_lsh_params_rule(t, n):
+    b, r = lsh_params(t, n)
+    assert b == n // r and b * r <= n  # as many bands as the permutations allow
+    assert float(collision_probability(t, b, r)) >= 0.5  # even chance at the threshold itself
+    # No other (n // r', r') that also reaches 1/2 has a smaller false-positive + false-negative area.
+    rs = np.arange(1, n + 1, dtype=np.float64)
+    bs = np.floor(n / rs)
+    err = mh._lsh_error(t, bs, rs)
+    ok = collision_probability(t, bs, rs) >= 0.5
+    assert err[r - 1] == pytest.approx(err[ok].min())
+    # The S-curve's midpoint sits near the threshold, and stricter thresholds take more rows.
+    assert abs((1 / b) ** (1 / r) - t) < 0.15
+
+
+def test_lsh_params_monotone_and_validated():
     rows = [lsh_params(t, 128)[1] for t in (0.3, 0.5, 0.7, 0.9)]
-    assert rows == sorted(rows) and rows[0] < rows[-1]  # stricter threshold -> more rows per band
-    for t, n in [(0.5, 64), (0.8, 256), (0.9, 100)]:
-        b, r = lsh_params(t, n)
-        assert 1 <= b and 1 <= r and b * r <= n
-        # The S-curve's midpoint (1/b)^(1/r) sits near the threshold.
-        assert abs((1 / b) ** (1 / r) - t) < 0.12
+    assert rows == sorted(rows) and rows[0] < rows[-1]
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError):
+            lsh_params(bad, 128)
     with pytest.raises(ValueError):
-        lsh_params(1.0, 128)
+        lsh_params(0.7, 0)
 
 
-def test_lsh_params_match_datasketch():
-    lsh = pytest.importorskip("datasketch.lsh")
-    optimal = getattr(lsh, "_optimal_param", None)
-    if optimal is None:
-        pytest.skip("datasketch has no _optimal_param")
-    for t, n in [(0.5, 64), (0.7, 128), (0.85, 256), (0.9, 100)]:
-        assert lsh_params(t, n) == tuple(optimal(t, n, 0.5, 0.5))
+def test_16x8_recall_above_14x9_on_pairs_at_the_threshold():
+    # Pairs with true shingle Jaccard in [0.70, 0.76]: the band layout decides whether they collide.
+    base_len, pairs = 300, []
+    for s in range(60):
+        a = doc(base_len, 1000 + s)
+        b = list(a)
+        rng = random.Random(s)
+        for pos in rng.sample(range(base_len), 9):
+            b[pos] = "zz" + str(pos)
+        pairs.append((a, b))
+    jac = [true_jaccard(a, b) for a, b in pairs]
+    assert 0.6 < min(jac) and max(jac) < 0.8
+    sigs = signatures([" ".join(t) for ab in pairs for t in ab], K, 128, SEED)
+    hits = {}
+    for layout in ((16, 8), (14, 9)):
+        hits[layout] = sum(same_bucket(sigs, 2 * i, 2 * i + 1, *layout) for i in range(len(pairs)))
+    assert hits[(16, 8)] > hits[(14, 9)]
 
 
 def test_band_keys():

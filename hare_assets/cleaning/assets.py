@@ -1,33 +1,103 @@
-"""cleaned_documents: the per-source half of D1 (rules + MinHash signatures); see dedup/ for the rest."""
+"""The per-source half of D1, scores once, thresholds after:
+
+* `d1_signals`: edits + every rule signal + language score + exact hash + MinHash LSH band keys per
+  document (the expensive part). Its code version depends on the code and on the few config keys
+  that shape signals (`signals.SCORING_KEYS`), not on any threshold.
+* `cleaned_documents`: the configured thresholds applied to the stored signals (cheap). A changed
+  threshold changes only this asset's code version, so only it is stale and re-runs.
+
+See dedup/ for the global half (d1_documents).
+"""
 
 
-import json
 from collections import Counter
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..dedup.minhash import band_keys, lsh_params, normalized_text_hash, signatures
+from ..dedup.minhash import lsh_params
 from ..lake import DOCUMENT_SCHEMA, ParquetSink, head
-from ..meta import code_version, column_lineage, conservation_result, conservation_spec, table_metadata
+from ..meta import code_version, column_lineage, conservation_result, conservation_spec, markdown_table, table_metadata
 from ..resources import HareResource
 from ..settings import Settings
-from .rules import clean_batch, rule_set_for
-
-CLEANED_SCHEMA = DOCUMENT_SCHEMA.append(pa.field("source_weight", pa.float64())) \
-    .append(pa.field("text_hash", pa.int64())).append(pa.field("signals", pa.string()))
-REJECTION_SCHEMA = DOCUMENT_SCHEMA.append(pa.field("stage", pa.string())) \
-    .append(pa.field("reason", pa.string())).append(pa.field("detail", pa.string()))
-SIGNATURE_SCHEMA = pa.schema([("id", pa.string()), ("band", pa.int16()), ("key", pa.int64())])
+from .rules import DROP_RULES, rule_set_for
+from .signals import (BAND_SCHEMA, CLEANED_SCHEMA, REJECTION_SCHEMA, SIGNALS_SCHEMA, filter_fingerprint, filter_signals,
+                      score_batches, scoring_fingerprint, scoring_workers)
 
 
 def d1_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition([s.name for s in settings.d1_sources])
 
 
-def rejection_row(doc: dict, stage: str, reason: str, detail: str = "") -> dict:
-    return {**{k: doc[k] for k in DOCUMENT_SCHEMA.names}, "stage": stage, "reason": reason, "detail": detail}
+def _identity(partitions: dg.StaticPartitionsDefinition) -> dg.StaticPartitionMapping:
+    return dg.StaticPartitionMapping({k: k for k in partitions.get_partition_keys()})
+
+
+def lake_rows(folder) -> int:
+    """Rows of a lake folder from the Parquet footers (no data read)."""
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.glob("*.parquet")))
+
+
+def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
+    partitions = d1_partitions(settings)
+
+    @dg.asset(
+        name="d1_signals",
+        group_name="d1",
+        partitions_def=partitions,
+        deps=[dg.AssetDep("raw_documents", partition_mapping=_identity(partitions))],
+        code_version=code_version("cleaning/rules.py", "cleaning/signals.py", "dedup/minhash.py", "lake.py")
+        + "-" + scoring_fingerprint(settings),
+        check_specs=[conservation_spec("d1_signals", "raw documents of the source (every one is scored)")],
+        kinds={"parquet", "duckdb"},
+        description=("Scores once: per D1 source, every document after the edit rules (Unicode normalization, "
+                     "PII replaced by typed placeholders, web links removed) with all its rule signals (words, "
+                     "non-alphabetic fraction, duplicate-line fraction, terminal punctuation), its fastText "
+                     "lid.176 language and score, its exact-dedup hash, and its MinHash LSH band keys (lake "
+                     "folder minhash_signatures). No threshold is applied here: changing one re-runs only "
+                     "cleaned_documents."),
+    )
+    def d1_signals(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+        settings = hare.settings()
+        source = settings.source(context.partition_key)
+        in_dir = hare.lake("raw_documents", source.name)
+        rows_in = lake_rows(in_dir)
+        workers = scoring_workers(settings.cleaning, rows_in)
+        edits: Counter[str] = Counter()
+        seconds = Counter()
+
+        def batches():
+            for path in sorted(in_dir.glob("*.parquet")):
+                yield from pq.ParquetFile(path).iter_batches(batch_size=settings.ingestion.batch_rows,
+                                                             columns=DOCUMENT_SCHEMA.names)
+
+        with ParquetSink(hare.lake("d1_signals", source.name), SIGNALS_SCHEMA) as sig_sink, \
+                ParquetSink(hare.lake("minhash_signatures", source.name), BAND_SCHEMA) as band_sink:
+            for signals, bands, stats in score_batches(batches(), settings.cleaning, settings.dedup, workers):
+                sig_sink.write_table(signals)
+                band_sink.write_table(bands)
+                edits.update(stats["edits"])
+                seconds.update({"rules_and_language_id": stats["rules_s"], "minhash": stats["sketch_s"]})
+        hare.publish("d1_signals", "d1_signals", partitioned=True)
+        preview = head(hare.lake("d1_signals", source.name))
+        bands, rows = lsh_params(settings.dedup.jaccard_threshold, settings.dedup.num_perm)
+        return dg.MaterializeResult(
+            metadata={
+                **table_metadata(preview, ["id", "words", "language", "language_score", "text"]),
+                "dagster/column_lineage": column_lineage("raw_documents", list(DOCUMENT_SCHEMA.names)),
+                "dagster/row_count": sig_sink.rows,
+                "rows_in": rows_in,
+                "edits": dg.MetadataValue.json(dict(edits)),
+                "scoring_processes": workers,
+                "worker_seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in seconds.items()}),
+                "lsh_bands_x_rows": f"{bands} x {rows}",
+                "scoring_config": scoring_fingerprint(settings),
+            },
+            check_results=[conservation_result(rows_in, sig_sink.rows, {})],
+        )
+
+    return d1_signals
 
 
 def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
@@ -37,69 +107,52 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
         name="cleaned_documents",
         group_name="d1",
         partitions_def=partitions,
-        deps=[dg.AssetDep("raw_documents", partition_mapping=dg.StaticPartitionMapping(
-            {k: k for k in partitions.get_partition_keys()}))],
-        code_version=code_version("cleaning", "dedup", "lake.py"),
+        deps=[dg.AssetDep("d1_signals", partition_mapping=_identity(partitions))],
+        code_version=code_version("cleaning") + "-" + filter_fingerprint(settings),
         check_specs=[conservation_spec("cleaned_documents", "raw documents of the source")],
         kinds={"parquet", "duckdb"},
-        description=("Per-source D1 cleaning: Unicode normalization, PII replaced by typed placeholders, web "
-                     "links removed, semantically incomplete / low-quality samples dropped, English only "
-                     "(fastText lid.176), with per-category rule sets (code, math, prose). Stores each "
-                     "document's signals and its MinHash LSH band keys for the global dedup in d1_documents. "
-                     "Drops go to d1_rejections with stage=cleaning and the rule as reason."),
+        description=("Thresholds after: the configured cleaning thresholds (too short / too long, non-alphabetic, "
+                     "duplicate lines, incomplete ending, English with lid.176 score >= threshold) applied to the "
+                     "stored d1_signals with the per-category rule sets (code, math, prose); nothing is "
+                     "recomputed. Kept documents carry their source's Table 3 weight in `source_weight`; drops go "
+                     "to d1_rejections with stage=cleaning, the rule as reason and the signals as detail."),
     )
     def cleaned_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         settings = hare.settings()
         source = settings.source(context.partition_key)
-        bands, rows = lsh_params(settings.dedup.jaccard_threshold, settings.dedup.num_perm)
         reasons: Counter[str] = Counter()
-        edits: Counter[str] = Counter()
-        seen = 0
-        in_dir = hare.lake("raw_documents", source.name)
+        signal_dir = hare.lake("d1_signals", source.name)
         with ParquetSink(hare.lake("cleaned_documents", source.name), CLEANED_SCHEMA) as kept_sink, \
-                ParquetSink(hare.lake("d1_rejections", f"cleaning-{source.name}"), REJECTION_SCHEMA) as rej_sink, \
-                ParquetSink(hare.lake("minhash_signatures", source.name), SIGNATURE_SCHEMA) as sig_sink:
-            for path in sorted(in_dir.glob("*.parquet")):
+                ParquetSink(hare.lake("d1_rejections", f"cleaning-{source.name}"), REJECTION_SCHEMA) as rej_sink:
+            for path in sorted(signal_dir.glob("*.parquet")):
                 for batch in pq.ParquetFile(path).iter_batches(batch_size=settings.ingestion.batch_rows):
-                    docs = batch.to_pylist()
-                    seen += len(docs)
-                    verdicts = clean_batch([d["text"] for d in docs], [d["category"] for d in docs], settings.cleaning)
-                    kept, rejected = [], []
-                    for doc, v in zip(docs, verdicts):
-                        edits.update(v.edits)
-                        signals = json.dumps(v.signals, sort_keys=True)
-                        if v.keep:
-                            kept.append({**doc, "text": v.text, "source_weight": source.weight,
-                                         "text_hash": normalized_text_hash(v.text), "signals": signals})
-                        else:
-                            reasons[v.reason] += 1
-                            rejected.append(rejection_row(doc, "cleaning", v.reason, signals))
-                    kept_sink.write_rows(kept)
-                    rej_sink.write_rows(rejected)
-                    if kept:
-                        sigs = signatures([d["text"] for d in kept], settings.dedup.shingle_words,
-                                          settings.dedup.num_perm, settings.dedup.seed)
-                        keys = band_keys(sigs, bands, rows)
-                        sig_sink.write_table(pa.table({
-                            "id": pa.array([d["id"] for d in kept for _ in range(bands)]),
-                            "band": pa.array(list(range(bands)) * len(kept), pa.int16()),
-                            "key": pa.array(keys.reshape(-1), pa.int64()),
-                        }))
+                    kept, rejected, why = filter_signals(pa.Table.from_batches([batch]), settings.cleaning,
+                                                         source.weight)
+                    kept_sink.write_table(kept)
+                    rej_sink.write_table(rejected)
+                    reasons.update(why)
         for name in ("cleaned_documents", "d1_rejections"):
             hare.publish(name, name, partitioned=True)
+        raw_rows = lake_rows(hare.lake("raw_documents", source.name))
         preview = head(hare.lake("cleaned_documents", source.name))
+        rules = rule_set_for(source.category, settings.cleaning)
+        removal = [{"rule": r, "documents": reasons.get(r, 0)} for r in rules if r in DROP_RULES]
+        removal.append({"rule": "kept", "documents": kept_sink.rows})
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(preview, ["id", "text"]),
-                "dagster/column_lineage": column_lineage("raw_documents", list(DOCUMENT_SCHEMA.names)),
+                "dagster/column_lineage": column_lineage("d1_signals", list(DOCUMENT_SCHEMA.names)),
                 "dagster/row_count": kept_sink.rows,
-                "rows_in": seen,
+                "rows_in": raw_rows,
                 "rejected_by_rule": dg.MetadataValue.json(dict(reasons)),
-                "edits": dg.MetadataValue.json(dict(edits)),
-                "rule_set": ", ".join(rule_set_for(source.category, settings.cleaning)),
-                "lsh_bands_x_rows": f"{bands} x {rows}",
+                "removals_by_rule": dg.MetadataValue.md(markdown_table(removal, ["rule", "documents"])),
+                "rule_set": ", ".join(rules),
+                "filter_config": filter_fingerprint(settings),
+                "source_weight": source.weight,
             },
-            check_results=[conservation_result(seen, kept_sink.rows, reasons)],
+            # Raw rows of the source (not just the signal rows): nothing lost between the two steps either.
+            check_results=[conservation_result(raw_rows, kept_sink.rows, reasons)],
         )
 
     return cleaned_documents
+

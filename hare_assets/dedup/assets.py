@@ -12,14 +12,16 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..cleaning.assets import CLEANED_SCHEMA, REJECTION_SCHEMA
+from ..cleaning.signals import CLEANED_SCHEMA, REJECTION_SCHEMA
 from ..lake import DOCUMENT_SCHEMA, ParquetSink, head, parquet_glob
-from ..meta import code_version, column_lineage, conservation_result, conservation_spec, counts_markdown, table_metadata
+from ..meta import (code_version, column_lineage, conservation_result, conservation_spec, counts_markdown,
+                    markdown_table, table_metadata)
 from ..resources import HareResource
 from ..warehouse import quote_literal
 from .minhash import connected_components
 
 BATCH = 50_000
+PER_SOURCE = "raw_rows_conserved_per_source"
 
 
 def duplicate_plan(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_glob: str) -> None:
@@ -62,9 +64,12 @@ def build_d1_documents() -> dg.AssetsDefinition:
     @dg.asset(
         name="d1_documents",
         group_name="d1",
-        deps=["cleaned_documents"],
+        deps=["cleaned_documents", "d1_signals"],  # d1_signals: the MinHash band keys
         code_version=code_version("dedup", "lake.py"),
-        check_specs=[conservation_spec("d1_documents", "cleaned documents of all sources")],
+        check_specs=[conservation_spec("d1_documents", "cleaned documents of all sources"),
+                     dg.AssetCheckSpec(PER_SOURCE, asset="d1_documents", blocking=True,
+                                       description="per D1 source: raw rows = D1 rows + rows rejected by cleaning "
+                                                   "or dedup (d1_rejections)")],
         kinds={"parquet", "duckdb"},
         description=("The paper's D1: cleaned documents of every source, unique across all datasets. Exact "
                      "duplicates (normalized-text hash) then near duplicates (MinHash LSH, bands x rows "
@@ -104,11 +109,18 @@ def build_d1_documents() -> dg.AssetsDefinition:
             per_source = con.execute(f"""
                 SELECT source, count(*) FROM read_parquet({quote_literal(parquet_glob(hare.root, 'd1_documents', False))})
                 GROUP BY ALL""").fetchall()
+            sources = [s.name for s in hare.settings().d1_sources]
+            raw_globs = [str(hare.lake("raw_documents", s) / "*.parquet") for s in sources]
+            raw = dict(con.execute("SELECT source, count(*) FROM read_parquet($globs) GROUP BY ALL",
+                                   {"globs": raw_globs}).fetchall())
         table: dict[str, dict[str, int]] = defaultdict(dict)
         for source, rule, n in removal:
             table[source][rule] = n
         for source, n in per_source:
             table[source]["kept"] = n
+        balance = [{"source": s, "raw": raw.get(s, 0), "kept": table[s].get("kept", 0),
+                    "rejected": sum(n for r, n in table[s].items() if r != "kept")} for s in sources]
+        unbalanced = [b for b in balance if b["raw"] != b["kept"] + b["rejected"]]
         hare.publish("d1_documents", "d1_documents", partitioned=False)
         hare.publish("d1_rejections", "d1_rejections", partitioned=True)
         hare.warehouse().replace_table("d1_removals", pa.Table.from_pylist(
@@ -123,7 +135,13 @@ def build_d1_documents() -> dg.AssetsDefinition:
                 "removed_by_reason": dg.MetadataValue.json(dict(reasons)),
                 "removals_per_source_and_rule": dg.MetadataValue.md(counts_markdown(table, "source")),
             },
-            check_results=[conservation_result(rows_in, kept.rows, reasons)],
+            check_results=[
+                conservation_result(rows_in, kept.rows, reasons),
+                dg.AssetCheckResult(
+                    check_name=PER_SOURCE, passed=not unbalanced, severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={"sources": len(balance), "unbalanced": dg.MetadataValue.json(unbalanced),
+                              "per_source": dg.MetadataValue.md(markdown_table(balance))}),
+            ],
         )
 
     return d1_documents

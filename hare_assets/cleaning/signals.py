@@ -1,0 +1,170 @@
+"""Scores once, thresholds after: D1's per-document signal tables and the filter over them (pure code).
+
+* `score_table` runs the edit rules, measures every rule signal and the language score
+  (`rules.score_batch`), and computes the exact-dedup text hash and the MinHash LSH band keys of
+  the edited text, for one Arrow batch of raw documents. Nothing in it reads a threshold.
+* `score_batches` does that for a stream of batches, in-process or in a pool of processes with a
+  bounded number of batches in flight (memory stays at a few batches).
+* `filter_signals` applies the configured thresholds to stored signals: kept rows (with the
+  source's Table 3 weight) and rejected rows (with the failing rule and the signals as detail).
+* `scoring_fingerprint` / `filter_fingerprint`: hashes of the config keys each half depends on, so
+  a changed threshold marks only the filter as changed (its Dagster code version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..dedup.minhash import band_keys, lsh_params, sketch
+from ..lake import DOCUMENT_SCHEMA
+from ..settings import Cleaning, Dedup, Settings
+from .rules import SIGNAL_NAMES, failing_rule, rule_set_for, score_batch
+
+SIGNAL_TYPES = {
+    "scored": pa.bool_(), "chars": pa.int64(), "words": pa.int64(), "non_alpha_fraction": pa.float64(),
+    "duplicate_line_fraction": pa.float64(), "terminal_punctuation": pa.bool_(), "language": pa.string(),
+    "language_score": pa.float64(),
+}
+# The edited document, what the edit rules changed, its exact-dedup hash and its signals.
+SIGNALS_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("edits", pa.string()), ("text_hash", pa.int64()),
+                            *SIGNAL_TYPES.items()])
+BAND_SCHEMA = pa.schema([("id", pa.string()), ("band", pa.int16()), ("key", pa.int64())])
+CLEANED_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("source_weight", pa.float64()), ("text_hash", pa.int64())])
+REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("stage", pa.string()), ("reason", pa.string()),
+                              ("detail", pa.string())])
+
+# Which config keys shape the signals, which only the filter, and which change neither (how fast).
+SCORING_KEYS = {"cleaning": ("code_categories", "math_categories", "max_scored_chars"),
+                "dedup": ("shingle_words", "num_perm", "jaccard_threshold", "seed")}
+FILTER_KEYS = ("min_words", "max_words", "max_non_alpha_fraction", "max_duplicate_line_fraction",
+               "require_terminal_punctuation", "language", "language_threshold", "code_categories",
+               "math_categories")
+EXECUTION_KEYS = ("workers", "parallel_min_rows")
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+def scoring_fingerprint(settings: Settings) -> str:
+    return _digest({section: {k: getattr(getattr(settings, section), k) for k in keys}
+                    for section, keys in SCORING_KEYS.items()})
+
+
+def filter_fingerprint(settings: Settings) -> str:
+    """Thresholds, rule-set switches and the D1 sources' weights (the filter writes them)."""
+    return _digest({"cleaning": {k: getattr(settings.cleaning, k) for k in FILTER_KEYS},
+                    "weights": {s.name: s.weight for s in settings.d1_sources}})
+
+
+# ---------------------------------------------------------------------------------------------------
+# scoring
+
+
+def score_table(batch: pa.Table | pa.RecordBatch, cleaning: Cleaning, dedup: Dedup) -> tuple[pa.Table, pa.Table, dict]:
+    """(signals rows, band-key rows, stats) for one batch of documents (DOCUMENT_SCHEMA columns)."""
+    t0 = time.perf_counter()
+    n = batch.num_rows
+    scored = score_batch(batch.column("text").to_pylist(), batch.column("category").to_pylist(), cleaning)
+    t1 = time.perf_counter()
+    bands, rows = lsh_params(dedup.jaccard_threshold, dedup.num_perm)
+    # An unscored (oversized) document is rejected whatever the thresholds: no need to hash it.
+    texts = [s.text if s.signals["scored"] else "" for s in scored]
+    hashes, sigs = sketch(texts, dedup.shingle_words, dedup.num_perm, dedup.seed)
+    keys = band_keys(sigs, bands, rows)
+    t2 = time.perf_counter()
+    edits: Counter[str] = Counter()
+    for s in scored:
+        edits.update(s.edits)
+    columns = {c: batch.column(c) for c in ("id", "source", "category", "part")}
+    signals = pa.table({
+        **columns,
+        "text": pa.array([s.text for s in scored], pa.string()),
+        "meta": batch.column("meta"),
+        "edits": pa.array([json.dumps(s.edits, sort_keys=True) if s.edits else "{}" for s in scored], pa.string()),
+        "text_hash": pa.array(hashes, pa.int64()),
+        **{name: pa.array([s.signals[name] for s in scored], typ) for name, typ in SIGNAL_TYPES.items()},
+    }, schema=SIGNALS_SCHEMA)
+    band_rows = pa.table({
+        "id": pc.take(batch.column("id"), pa.array([i for i in range(n) for _ in range(bands)], pa.int64())),
+        "band": pa.array(list(range(bands)) * n, pa.int16()),
+        "key": pa.array(keys.reshape(-1), pa.int64()),
+    }, schema=BAND_SCHEMA)
+    stats = {"rows": n, "rules_s": t1 - t0, "sketch_s": t2 - t1, "edits": dict(edits)}
+    return signals, band_rows, stats
+
+
+def scoring_workers(cleaning: Cleaning, rows: int) -> int:
+    """Processes for a partition of `rows` documents: one below `parallel_min_rows` (start-up
+    would cost more than it saves), else `workers` (0 = one per available core)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if rows < cleaning.parallel_min_rows:
+        return 1
+    return max(1, cleaning.workers or cores)
+
+
+def score_batches(batches: Iterable[pa.RecordBatch], cleaning: Cleaning, dedup: Dedup,
+                  workers: int = 1) -> Iterator[tuple[pa.Table, pa.Table, dict]]:
+    """`score_table` over a stream of batches, in input order. With workers > 1, a process pool
+    (forkserver: clean children, this module preloaded) gets at most `workers + 1` batches at a
+    time, so memory stays bounded however long the partition is."""
+    if workers <= 1:
+        for batch in batches:
+            yield score_table(batch, cleaning, dedup)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.submit(score_table, batch, cleaning, dedup))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+# ---------------------------------------------------------------------------------------------------
+# filtering
+
+
+def filter_signals(signals: pa.Table, cleaning: Cleaning, source_weight: float) -> tuple[pa.Table, pa.Table, Counter]:
+    """(kept rows in CLEANED_SCHEMA, rejected rows in REJECTION_SCHEMA, rejections by rule) for a
+    table of stored signals: thresholds applied, nothing recomputed."""
+    rule_sets: dict[str | None, tuple[str, ...]] = {}
+    values = signals.select(["category", *SIGNAL_NAMES]).to_pylist()
+    reasons = []
+    for row in values:
+        category = row["category"]
+        rules = rule_sets.get(category) or rule_sets.setdefault(category, rule_set_for(category, cleaning))
+        reasons.append(failing_rule(row, rules, cleaning))
+    keep = pa.array([r is None for r in reasons], pa.bool_())
+    kept = signals.filter(keep)
+    kept = pa.table({**{c: kept.column(c) for c in DOCUMENT_SCHEMA.names},
+                     "source_weight": pa.array([source_weight] * kept.num_rows, pa.float64()),
+                     "text_hash": kept.column("text_hash")}, schema=CLEANED_SCHEMA)
+    dropped = [i for i, r in enumerate(reasons) if r is not None]
+    rejected = signals.take(pa.array(dropped, pa.int64()))
+    rejected = pa.table({
+        **{c: rejected.column(c) for c in DOCUMENT_SCHEMA.names},
+        "stage": pa.array(["cleaning"] * len(dropped), pa.string()),
+        "reason": pa.array([reasons[i] for i in dropped], pa.string()),
+        "detail": pa.array([signal_detail(values[i]) for i in dropped], pa.string()),
+    }, schema=REJECTION_SCHEMA)
+    return kept, rejected, Counter(r for r in reasons if r is not None)
+
+
+def signal_detail(row: Mapping) -> str:
+    """The signals of a rejected document as JSON (why it failed, to the reader of d1_rejections)."""
+    return json.dumps({k: row[k] for k in SIGNAL_NAMES if row[k] is not None}, sort_keys=True)
