@@ -89,7 +89,7 @@ def build_d1_documents() -> dg.AssetsDefinition:
                 JOIN plan p USING (id) ORDER BY d.id"""
             with ParquetSink(hare.lake("d1_documents"), CLEANED_SCHEMA) as kept, \
                     ParquetSink(hare.lake("d1_rejections", "dedup"), REJECTION_SCHEMA) as rejected:
-                reader = con.execute(select).fetch_record_batch(BATCH)
+                reader = con.execute(select).to_arrow_reader(BATCH)
                 for batch in reader:
                     t = pa.Table.from_batches([batch])
                     is_kept = pc.is_null(t["reason"])

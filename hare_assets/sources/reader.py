@@ -2,7 +2,8 @@
 
 Formats: JSONL (plain, .gz, .zst), Parquet and Hugging Face datasets (`hf://org/name`, optional
 `?split=...&config=...`). A malformed record (invalid UTF-8, bad JSON, missing or non-text text
-field) becomes a quarantine row with its file and line; it never stops the source.
+field, a text with lone surrogate escapes) becomes a quarantine row with its file and line; it
+never stops the source.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import glob
 import gzip
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -20,6 +22,9 @@ import pyarrow.parquet as pq
 
 from ..lake import stable_id
 from ..settings import Source
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # json.loads joins valid pairs: any left is lone
 
 
 class SourceError(RuntimeError):
@@ -116,16 +121,22 @@ def to_document(source: Source, file: str, line: int, rec: object, root: str) ->
         value = json.dumps(value, ensure_ascii=False)
     elif not isinstance(value, str):
         return Rejected(file, line, "text_field_not_text", f"{source.text_field}={value!r}"[:200])
+    if not value.isascii() and _SURROGATE.search(value):  # a JSON "\\ud800" escape: not encodable text
+        return Rejected(file, line, "invalid_surrogates", f"{source.text_field} holds a lone surrogate: "
+                        f"{value[:200].encode('utf-8', 'backslashreplace').decode()}")
     rel = str(Path(file).relative_to(root)) if file.startswith(root) else file
     meta = {k: v for k, v in rec.items() if k != source.text_field}
     meta["_file"], meta["_line"] = rel, line
+    meta_json = json.dumps(meta, ensure_ascii=False, default=str)
+    if _SURROGATE.search(meta_json):  # other fields: escaped, not lost
+        meta_json = json.dumps(meta, default=str)
     return {
         "id": f"{source.name}-{stable_id(source.name, rel, line)}",
         "source": source.name,
         "category": source.category,
         "part": source.part,
         "text": value,
-        "meta": json.dumps(meta, ensure_ascii=False, default=str),
+        "meta": meta_json,
     }
 
 
