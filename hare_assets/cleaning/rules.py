@@ -53,9 +53,11 @@ class EditRule:
 
 @dataclass(frozen=True)
 class DropRule:
-    """Drops the document when `fails(signals, cfg)`; its name is the rejection reason."""
+    """Drops the document when `fails(signals, cfg)`; its name is the rejection reason; `needs`
+    names the signals it reads."""
 
     name: str
+    needs: tuple[str, ...]
     fails: Callable[[Mapping[str, float | int | bool | str | None], Cleaning], bool]
 
 
@@ -144,7 +146,7 @@ _PHONE_US = re.compile(
 # 01 23 45 67 89, 06.12.34.56.78, 03-1234-5678, 0044 20 7946 0958. The first gap's separator is
 # used for every gap (so "01.02.2024 10:30" stops at the date's 8 digits); 9-15 digits in all.
 _PHONE_NATIONAL = re.compile(
-    r"[(0](?<![\w+.\-/(][(0])"
+    r"[(0](?<![\w+.\-/][(0])"
     r"(?:(?<=\()0\d{1,4}\) ?\d{2,8}(?:([ -])\d{2,8}(?:\1\d{2,8}){0,2})?"  # (030) 1234 5678
     r"|(?<=0)\d{1,4}([ ./-])\d{2,8}(?:\2\d{2,8}){0,3})"  # 020 7946 0958, 01.23.45.67.89
     r"(?![\w]|[.\-/]?\d)")
@@ -426,13 +428,15 @@ EDIT_RULES: dict[str, EditRule] = {r.name: r for r in (
 
 DROP_RULES: dict[str, DropRule] = {r.name: r for r in (
     # Over the processing cap: not edited or measured (a 50 MB document costs minutes of regex).
-    DropRule("oversized", lambda s, c: not s["scored"]),
-    DropRule("too_short", lambda s, c: s["words"] < c.min_words),
-    DropRule("too_long", lambda s, c: s["words"] > c.max_words),
-    DropRule("non_alpha", lambda s, c: s["non_alpha_fraction"] > c.max_non_alpha_fraction),
-    DropRule("duplicate_lines", lambda s, c: s["duplicate_line_fraction"] > c.max_duplicate_line_fraction),
-    DropRule("incomplete_ending", lambda s, c: not s["terminal_punctuation"]),
-    DropRule("not_english", lambda s, c: s["language"] != c.language or s["language_score"] < c.language_threshold),
+    DropRule("oversized", ("scored",), lambda s, c: not s["scored"]),
+    DropRule("too_short", ("words",), lambda s, c: s["words"] < c.min_words),
+    DropRule("too_long", ("words",), lambda s, c: s["words"] > c.max_words),
+    DropRule("non_alpha", ("non_alpha_fraction",), lambda s, c: s["non_alpha_fraction"] > c.max_non_alpha_fraction),
+    DropRule("duplicate_lines", ("duplicate_line_fraction",),
+             lambda s, c: s["duplicate_line_fraction"] > c.max_duplicate_line_fraction),
+    DropRule("incomplete_ending", ("terminal_punctuation",), lambda s, c: not s["terminal_punctuation"]),
+    DropRule("not_english", ("language", "language_score"),
+             lambda s, c: s["language"] != c.language or s["language_score"] < c.language_threshold),
 )}
 
 
@@ -468,13 +472,13 @@ def failing_rule(signals: Mapping[str, float | str | bool | None], rules: Sequen
         rule = DROP_RULES.get(name)
         if rule is None:
             continue
-        try:
-            if rule.fails(signals, cfg):
-                return name
-        except (KeyError, TypeError) as e:
-            raise MissingSignal(f"rule {name!r} needs a signal that was not scored ({e}); re-run the "
-                                "scoring step (d1_signals) after changing cleaning.code_categories or "
-                                ".math_categories") from None
+        missing = [k for k in rule.needs if signals.get(k) is None]
+        if missing:
+            raise MissingSignal(f"rule {name!r} needs the signals {missing}, which were not scored for this "
+                                "document; re-run the scoring step (d1_signals) after changing "
+                                "cleaning.code_categories or .math_categories")
+        if rule.fails(signals, cfg):
+            return name
     return None
 
 
