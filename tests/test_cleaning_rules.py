@@ -136,7 +136,8 @@ def test_english_prose_kept_with_signals():
     assert v.signals["words"] == len(ENGLISH.split())
     assert v.signals["language"] == "en" and v.signals["language_score"] > 0.9
     assert set(v.signals) == {"scored", "chars", "words", "non_alpha_fraction", "duplicate_line_fraction",
-                              "terminal_punctuation", "language", "language_score"}
+                              "duplicate_paragraph_fraction", "boilerplate_fraction", "terminal_punctuation",
+                              "language", "language_score"}
     assert v.signals["scored"] is True and v.signals["chars"] == len(ENGLISH)
 
 
@@ -175,6 +176,39 @@ def test_duplicate_lines():
     assert clean_document(distinct, "C4", CFG).signals["duplicate_line_fraction"] == 0
 
 
+def test_duplicate_paragraphs():
+    story = "\n".join([ENGLISH, "The vote was postponed until the next meeting of the full council in spring.",
+                       "Several residents spoke in favour of the plan.", "Others worried about the noise.",
+                       "The mayor promised a public hearing in April.", "A local paper covered the debate.",
+                       "Engineers will inspect the bridge before any work starts.", "The session ended at nine."])
+    note = "Read the full minutes of the meeting in the council archive."
+    repeated = "\n\n".join([story, note, note, note])
+    v = clean_document(repeated, "C4", CFG)
+    assert v.reason == "duplicate_paragraphs" and v.signals["duplicate_paragraph_fraction"] == pytest.approx(0.5)
+    assert v.signals["duplicate_line_fraction"] <= CFG.max_duplicate_line_fraction  # lines alone do not catch it
+    assert clean_document(story, "C4", CFG).keep
+    assert clean_document(repeated, "C4", cfg(max_duplicate_paragraph_fraction=0.5)).keep
+
+
+def test_boilerplate():
+    page = "\n".join(["Home | News | Sport | Weather | Contact", "We use cookies to improve your experience.",
+                      "Accept all cookies and continue.", "Privacy policy and terms of use apply.",
+                      "The council met on Tuesday and voted to repair the old bridge over the river.",
+                      "All rights reserved. Back to top."])
+    v = clean_document(page, "C4", CFG)
+    assert v.reason == "boilerplate" and v.signals["boilerplate_fraction"] > CFG.max_boilerplate_fraction
+    # One notice under a real article, a long paragraph that says "click here", and a recipe with cookies: kept.
+    article = ENGLISH + "\n" + ENGLISH.replace("Tuesday", "Friday") + "\nWe use cookies on this site."
+    assert 0 < clean_document(article, "C4", CFG).signals["boilerplate_fraction"] < CFG.max_boilerplate_fraction
+    assert clean_document(article, "C4", CFG).keep
+    long_line = ENGLISH[:-1] + ", and the clerk said to click here for the agenda of the next session."
+    assert clean_document(long_line, "C4", CFG).signals["boilerplate_fraction"] == 0
+    recipe = ("Chilling cookie dough overnight lets the flour hydrate and deepens the flavour of the butter. "
+              "Bake the cookies at a moderate heat until the edges turn golden and the centres stay soft.")
+    assert clean_document(recipe, "C4", CFG).signals["boilerplate_fraction"] == 0
+    assert clean_document(page, "Code", CFG).reason != "boilerplate"  # not a code rule
+
+
 def test_incomplete_ending():
     truncated = ENGLISH[: ENGLISH.rindex("over the") - 1]
     assert clean_document(truncated, "C4", CFG).reason == "incomplete_ending"
@@ -193,10 +227,10 @@ def test_first_failing_rule_is_the_reason():
 def test_rule_sets_per_category():
     prose = rule_set_for("C4", CFG)
     assert prose == ("normalize", "scrub_pii", "remove_links", "oversized", "too_short", "too_long", "non_alpha",
-                     "duplicate_lines", "incomplete_ending", "not_english")
+                     "duplicate_lines", "duplicate_paragraphs", "boilerplate", "incomplete_ending", "not_english")
     code = rule_set_for("Code", CFG)
-    assert not {"non_alpha", "incomplete_ending", "not_english"} & set(code)
-    assert {"scrub_pii", "remove_links", "too_short", "duplicate_lines"} <= set(code)
+    assert not {"non_alpha", "boilerplate", "incomplete_ending", "not_english"} & set(code)
+    assert {"scrub_pii", "remove_links", "too_short", "duplicate_lines", "duplicate_paragraphs"} <= set(code)
     math = rule_set_for("Math", CFG)
     assert "non_alpha" not in math and {"incomplete_ending", "not_english"} <= set(math)
     assert rule_set_for("Khan Academy", CFG) == math

@@ -4,7 +4,7 @@ Every rule is a small named unit (datatrove's PipelineStep style):
 
 * edit rules (`normalize`, `scrub_pii`, `remove_links`) rewrite the text and count what they changed;
 * drop rules (`oversized`, `too_short`, `too_long`, `non_alpha`, `duplicate_lines`,
-  `incomplete_ending`, `not_english`) read *signals* measured on the edited text; the rule name is
+  `duplicate_paragraphs`, `boilerplate`, `incomplete_ending`, `not_english`) read *signals* measured on the edited text; the rule name is
   the rejection reason.
 
 Scores once, thresholds after (dolma's tagger / mixer split): `score_batch` edits the texts and
@@ -367,6 +367,39 @@ def duplicate_line_fraction(text: str) -> float:
     return (len(lines) - len(set(lines))) / len(lines)
 
 
+def duplicate_paragraph_fraction(text: str) -> float:
+    """Gopher-style: share of the non-empty paragraphs (blank-line separated) repeating an earlier one."""
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    if not paragraphs:
+        return 0.0
+    return (len(paragraphs) - len(set(paragraphs))) / len(paragraphs)
+
+
+# C4-style boilerplate: navigation, cookie / legal notices, calls to action, placeholders.
+_BOILERPLATE_LINE = re.compile(
+    r"(?i)\b(?:we use cookies|accept (?:all )?cookies|cookie (?:policy|settings|preferences)|privacy policy|"
+    r"terms (?:of (?:use|service)|and conditions)|all rights reserved|lorem ipsum|click here|"
+    r"subscribe (?:to|now|for)|sign up (?:for|now|today)|log ?in to|enable javascript|"
+    r"javascript (?:is )?(?:disabled|required)|skip to (?:main )?content|page not found|intentionally left blank|"
+    r"share (?:this|on) (?:page|post|article|facebook|twitter)|follow us on|back to top)\b"
+    r"|^\W*\w+(?: \| [\w ]+){2,}\W*$")
+_BOILERPLATE_HINTS = ("cookie", "privacy", "terms", "reserved", "lorem", "click", "subscribe", "sign up", "log",
+                      "javascript", "skip", "not found", "blank", "share", "follow", "top", " | ")
+BOILERPLATE_LINE_WORDS = 25  # longer lines are prose that happens to mention such a phrase
+
+
+def boilerplate_fraction(text: str) -> float:
+    """Share of the characters in short lines (<= 25 words) that are boilerplate."""
+    if not text:
+        return 0.0
+    low = text.lower()
+    if not any(h in low for h in _BOILERPLATE_HINTS):
+        return 0.0
+    chars = sum(len(line) for line in text.split("\n")
+                if len(line.split()) <= BOILERPLATE_LINE_WORDS and _BOILERPLATE_LINE.search(line))
+    return chars / len(text)
+
+
 def ends_complete(text: str, terminal: frozenset[str] = TERMINAL_PUNCTUATION) -> bool:
     stripped = text.rstrip()
     return bool(stripped) and stripped[-1] in terminal
@@ -434,6 +467,9 @@ DROP_RULES: dict[str, DropRule] = {r.name: r for r in (
     DropRule("non_alpha", ("non_alpha_fraction",), lambda s, c: s["non_alpha_fraction"] > c.max_non_alpha_fraction),
     DropRule("duplicate_lines", ("duplicate_line_fraction",),
              lambda s, c: s["duplicate_line_fraction"] > c.max_duplicate_line_fraction),
+    DropRule("duplicate_paragraphs", ("duplicate_paragraph_fraction",),
+             lambda s, c: s["duplicate_paragraph_fraction"] > c.max_duplicate_paragraph_fraction),
+    DropRule("boilerplate", ("boilerplate_fraction",), lambda s, c: s["boilerplate_fraction"] > c.max_boilerplate_fraction),
     DropRule("incomplete_ending", ("terminal_punctuation",), lambda s, c: not s["terminal_punctuation"]),
     DropRule("not_english", ("language", "language_score"),
              lambda s, c: s["language"] != c.language or s["language_score"] < c.language_threshold),
@@ -454,8 +490,9 @@ def rule_set_for(category: str | None, cfg: Cleaning) -> tuple[str, ...]:
     rules = ["normalize", "scrub_pii", "remove_links", "oversized", "too_short", "too_long"]
     if kind == "prose":
         rules.append("non_alpha")
-    rules.append("duplicate_lines")
+    rules += ["duplicate_lines", "duplicate_paragraphs"]
     if kind != "code":
+        rules.append("boilerplate")
         if cfg.require_terminal_punctuation:
             rules.append("incomplete_ending")
         rules.append("not_english")
@@ -492,7 +529,8 @@ class Scored:
 
 
 SIGNAL_NAMES = ("scored", "chars", "words", "non_alpha_fraction", "duplicate_line_fraction",
-                "terminal_punctuation", "language", "language_score")
+                "duplicate_paragraph_fraction", "boilerplate_fraction", "terminal_punctuation", "language",
+                "language_score")
 
 
 def _edit_and_measure(text: str, kind: str) -> tuple[str, dict[str, int], Signals]:
@@ -508,6 +546,8 @@ def _edit_and_measure(text: str, kind: str) -> tuple[str, dict[str, int], Signal
         "scored": True, "chars": len(text), "words": word_count(text),
         "non_alpha_fraction": non_alpha_fraction(text),
         "duplicate_line_fraction": duplicate_line_fraction(text),
+        "duplicate_paragraph_fraction": duplicate_paragraph_fraction(text),
+        "boilerplate_fraction": boilerplate_fraction(text),
         "terminal_punctuation": ends_complete(text, terminal),
         "language": None, "language_score": None,
     }

@@ -31,7 +31,8 @@ from .rules import SIGNAL_NAMES, failing_rule, rule_set_for, score_batch
 
 SIGNAL_TYPES = {
     "scored": pa.bool_(), "chars": pa.int64(), "words": pa.int64(), "non_alpha_fraction": pa.float64(),
-    "duplicate_line_fraction": pa.float64(), "terminal_punctuation": pa.bool_(), "language": pa.string(),
+    "duplicate_line_fraction": pa.float64(), "duplicate_paragraph_fraction": pa.float64(),
+    "boilerplate_fraction": pa.float64(), "terminal_punctuation": pa.bool_(), "language": pa.string(),
     "language_score": pa.float64(),
 }
 # The edited document, what the edit rules changed, its exact-dedup hash and its signals.
@@ -46,7 +47,7 @@ REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("stage", pa.string()), ("reason
 SCORING_KEYS = {"cleaning": ("code_categories", "math_categories", "max_scored_chars"),
                 "dedup": ("shingle_words", "num_perm", "jaccard_threshold", "seed")}
 FILTER_KEYS = ("min_words", "max_words", "max_non_alpha_fraction", "max_duplicate_line_fraction",
-               "require_terminal_punctuation", "language", "language_threshold", "code_categories",
+               "max_duplicate_paragraph_fraction", "max_boilerplate_fraction", "require_terminal_punctuation", "language", "language_threshold", "code_categories",
                "math_categories")
 EXECUTION_KEYS = ("workers", "parallel_min_rows")
 
