@@ -61,7 +61,8 @@ def test_every_asset_materialized(run, wh):
 
 def test_warehouse_has_a_relation_per_table_like_asset(wh):
     names = {r[0] for r in q(wh, "select table_name from information_schema.tables")}
-    assert {"raw_documents", "raw_quarantine", "cleaned_documents", "d1_documents", "d1_rejections", "d1_removals",
+    assert {"raw_documents", "raw_quarantine", "d1_signals", "cleaned_documents", "d1_documents", "d1_rejections",
+            "d1_removals",
             "topic_clusters", "synthesis_seeds", "d2_documents", "d3_samples", "d3_rejections", "benchmark_ngrams",
             "decontaminated_documents", "decontamination_rejections", "contamination_report", "training_mix",
             "mix_report", "tokenized_shards", "benchmark_scores", "leakage_scores", "source_stats",
@@ -94,6 +95,14 @@ def test_d1_conservation_and_cleaning(wh):
     assert q(wh, "select count(*) from d1_documents where text like '%http://%' or text like '%https://%'")[0][0] == 0
     assert q(wh, "select count(distinct source) from d1_documents")[0][0] >= 15
     assert q(wh, "select min(source_weight) > 0 from d1_documents")[0][0]
+    # Table 3 weights travel with the documents; the removal table accounts for every raw row per source.
+    from hare_assets.settings import parse_settings, PACKAGED_CONFIG
+
+    weights = {s.name: s.weight for s in parse_settings(PACKAGED_CONFIG).d1_sources}
+    assert all(w == weights[s] for s, w in q(wh, "select distinct source, source_weight from d1_documents"))
+    assert q(wh, "select count(*) from d1_signals")[0][0] == raw_d1
+    raw_per_source = dict(q(wh, "select source, count(*) from raw_documents where part = 'd1' group by 1"))
+    assert dict(q(wh, "select source, sum(documents) from d1_removals group by 1")) == raw_per_source
 
 
 def test_planted_exact_duplicates_keep_one_copy(run, wh):

