@@ -1,8 +1,8 @@
 """D1 (heuristic cleaning + exact / MinHash-LSH dedup) against datatrove on the same synthetic input.
 
-Usage (a venv with this project and the benchmark-only peer installed, see RESULTS.md):
+Usage (datatrove in its own venv, see benchmarks/README.md):
 
-    python benchmarks/d1_vs_datatrove.py --docs 10000 [--workers 2] [--work-dir /tmp/d1bench]
+    python benchmarks/d1_vs_datatrove.py --docs 10000 --ours-python .venv/bin/python [--workers 2] [--work-dir /tmp/d1bench]
 
 Builds a deterministic synthetic corpus (benchmarks/synthetic_corpus.py: ~870 characters of English
 prose per document, planted exact / near duplicates, PII, links, non-English, truncated, repetitive,
