@@ -167,8 +167,10 @@ def test_d1_documents_lineage(dagster_dev):
     upstream = {"/".join(k["path"]) for k in d1["dependencyKeys"]}
     assert "cleaned_documents" in upstream, upstream
     cleaned_upstream = {"/".join(k["path"]) for k in nodes["cleaned_documents"]["dependencyKeys"]}
-    assert "raw_documents" in cleaned_upstream, cleaned_upstream
-    assert nodes["cleaned_documents"]["groupName"] == "d1"
+    assert "d1_signals" in cleaned_upstream, cleaned_upstream
+    signals_upstream = {"/".join(k["path"]) for k in nodes["d1_signals"]["dependencyKeys"]}
+    assert "raw_documents" in signals_upstream, signals_upstream
+    assert nodes["cleaned_documents"]["groupName"] == nodes["d1_signals"]["groupName"] == "d1"
 
 
 class _Texts(HTMLParser):
