@@ -18,6 +18,7 @@ from ..sources.assets import ensure_sample
 from ..warehouse import quote_literal
 from .benchmarks import load_benchmark
 from .ngrams import benchmark_ngram_rows, ngram_sizes, prepare_index, repetition_rates
+from .rules import BENCHMARK_OVERLAP, removal_reason
 
 # Mix inputs: (asset, paper part) in the order they are checked.
 INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))
@@ -106,11 +107,9 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
                 rates = repetition_rates([d["text"] for d in docs], index, spec)
                 kept, rejected = [], []
                 for doc, n_tok, r in zip(docs, tokens, rates):
-                    if n_tok < limits.min_tokens or n_tok > limits.max_tokens:
-                        reason = "too_short" if n_tok < limits.min_tokens else "too_long"
-                    elif r.rate > cfg.max_repetition_rate:
-                        reason = "benchmark_overlap"
-                    else:
+                    reason = removal_reason(n_tok, r.rate, limits.min_tokens, limits.max_tokens,
+                                            cfg.max_repetition_rate)
+                    if reason is None:
                         kept.append({**doc, "tokens": n_tok, "repetition_rate": r.rate})
                         continue
                     reasons[reason] += 1
@@ -142,7 +141,7 @@ def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> lis
     """Per part x benchmark: checked, removed, rate histogram of overlapping docs, top matched items."""
     checked = Counter(kept["mix_part"].to_pylist()) + Counter(removed["mix_part"].to_pylist())
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in removed.filter(pc.equal(removed["reason"], "benchmark_overlap")).to_pylist():
+    for r in removed.filter(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).to_pylist():
         groups[(r["mix_part"], r["benchmark"])].append(r)
     rows = []
     for part in sorted(checked):
