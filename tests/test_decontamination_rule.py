@@ -113,3 +113,30 @@ def test_rephrased_fixture_items_are_kept_at_d1_and_d2_sizes(name):
             assert removal_reason(0, r.rate, 0, 10**6, MAX_RATE) is None
         for r in repetition_rates([text(it) for it in original], index, spec):
             assert removal_reason(0, r.rate, 0, 10**6, MAX_RATE) == BENCHMARK_OVERLAP
+
+
+def test_contamination_report_per_part_and_benchmark():
+    import json
+
+    import pyarrow as pa
+
+    from hare_assets.decontamination.assets import report_rows
+
+    kept = pa.table({"mix_part": ["d1", "d1", "d1", "d2_open"], "benchmark": [None, "gsm8k", "mmlu", "gsm8k"],
+                     "item_id": [None, "test/test:3", "test/a:1", "test/test:3"],
+                     "repetition_rate": [0.0, 0.12, 0.41, 0.05]})
+    removed = pa.table({"mix_part": ["d1", "d1", "d2_open"], "benchmark": ["gsm8k", None, "gsm8k"],
+                        "item_id": ["test/test:3", None, "test/test:9"], "repetition_rate": [0.8, 0.0, 0.95],
+                        "reason": [BENCHMARK_OVERLAP, TOO_LONG, BENCHMARK_OVERLAP]})
+    rows = {(r["part"], r["benchmark"]): r for r in report_rows(kept, removed, ["gsm8k", "mmlu", "hellaswag"])}
+    assert len(rows) == 6  # 2 parts x 3 benchmarks, including the ones nothing matched
+    d1 = rows[("d1", "gsm8k")]
+    assert (d1["documents_checked"], d1["with_overlap"], d1["removed"]) == (5, 2, 1)
+    assert d1["removed_share"] == 0.2 and d1["max_rate"] == 0.8
+    assert json.loads(d1["rate_histogram"]) == [0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+    assert json.loads(d1["top_items"]) == [["test/test:3", 2, 1]]
+    assert (rows[("d1", "mmlu")]["with_overlap"], rows[("d1", "mmlu")]["removed"]) == (1, 0)
+    assert rows[("d1", "hellaswag")]["with_overlap"] == 0 and rows[("d1", "hellaswag")]["max_rate"] == 0.0
+    d2 = rows[("d2_open", "gsm8k")]
+    assert (d2["documents_checked"], d2["with_overlap"], d2["removed"]) == (2, 2, 1)
+    assert json.loads(d2["top_items"]) == [["test/test:3", 1, 0], ["test/test:9", 1, 1]]

@@ -22,8 +22,10 @@ from .rules import BENCHMARK_OVERLAP, removal_reason
 
 # Mix inputs: (asset, paper part) in the order they are checked.
 INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))
+# benchmark / item_id: where the document's first matched n-gram comes from (null: no n-gram matched).
 MIX_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("source_weight", pa.float64()),
-                        ("tokens", pa.int64()), ("repetition_rate", pa.float64())])
+                        ("tokens", pa.int64()), ("repetition_rate", pa.float64()), ("benchmark", pa.string()),
+                        ("item_id", pa.string())])
 REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("stage", pa.string()),
                               ("reason", pa.string()), ("tokens", pa.int64()), ("repetition_rate", pa.float64()),
                               ("ngram_n", pa.int32()), ("benchmark", pa.string()), ("item_id", pa.string()),
@@ -109,11 +111,12 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
                 for doc, n_tok, r in zip(docs, tokens, rates):
                     reason = removal_reason(n_tok, r.rate, limits.min_tokens, limits.max_tokens,
                                             cfg.max_repetition_rate)
+                    bench, item, gram = explain.get(r.first_match, (None, None, None))
                     if reason is None:
-                        kept.append({**doc, "tokens": n_tok, "repetition_rate": r.rate})
+                        kept.append({**doc, "tokens": n_tok, "repetition_rate": r.rate, "benchmark": bench,
+                                     "item_id": item})
                         continue
                     reasons[reason] += 1
-                    bench, item, gram = explain.get(r.first_match, (None, None, None))
                     rejected.append({**doc, "stage": "decontamination", "reason": reason, "tokens": n_tok,
                                      "repetition_rate": r.rate, "ngram_n": r.n, "benchmark": bench,
                                      "item_id": item, "example_ngram": gram})
@@ -138,21 +141,36 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
 
 
 def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> list[dict]:
-    """Per part x benchmark: checked, removed, rate histogram of overlapping docs, top matched items."""
+    """Per part x benchmark (every document is checked against every benchmark).
+
+    A document counts for the benchmark of its first matched n-gram: `with_overlap` documents share at
+    least one n-gram with it, `removed` of them were removed for overlap, `rate_histogram` bins their
+    repetition rates (10 bins over 0..1, kept and removed alike, so near misses show), `top_items` are
+    the benchmark items most often matched, as [item, documents, removed].
+    """
+    cols = ["mix_part", "benchmark", "item_id", "repetition_rate"]
+    overlap = pa.concat_tables([
+        kept.select(cols).append_column("removed", pa.array([False] * kept.num_rows)),
+        removed.filter(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).select(cols).append_column(
+            "removed", pa.array([True] * int(pc.sum(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).as_py() or 0)))])
     checked = Counter(kept["mix_part"].to_pylist()) + Counter(removed["mix_part"].to_pylist())
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in removed.filter(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).to_pylist():
+    for r in overlap.filter(pc.is_valid(overlap["benchmark"])).to_pylist():
         groups[(r["mix_part"], r["benchmark"])].append(r)
     rows = []
     for part in sorted(checked):
         for bench in benchmarks:
             hits = groups.get((part, bench), [])
             hist, _ = np.histogram([h["repetition_rate"] for h in hits], bins=HIST_BINS)
+            items = Counter(h["item_id"] for h in hits)
+            items_removed = Counter(h["item_id"] for h in hits if h["removed"])
+            n_removed = sum(items_removed.values())
             rows.append({
-                "part": part, "benchmark": bench, "documents_checked": checked[part], "removed": len(hits),
-                "removed_share": len(hits) / checked[part] if checked[part] else 0.0,
+                "part": part, "benchmark": bench, "documents_checked": checked[part], "with_overlap": len(hits),
+                "removed": n_removed, "removed_share": n_removed / checked[part] if checked[part] else 0.0,
+                "max_rate": max((h["repetition_rate"] for h in hits), default=0.0),
                 "rate_histogram": json.dumps(hist.tolist()),
-                "top_items": json.dumps(Counter(h["item_id"] for h in hits).most_common(5)),
+                "top_items": json.dumps([[i, c, items_removed[i]] for i, c in items.most_common(5)]),
             })
     return rows
 
@@ -162,11 +180,13 @@ def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> lis
     deps=["decontaminated_documents"],
     code_version=code_version("decontamination"),
     kinds={"parquet", "duckdb"},
-    description=("Per mix part x benchmark: documents checked, removed for benchmark overlap, the histogram "
-                 "of their repetition rates (10 bins over 0..1) and the most matched benchmark items."),
+    description=("Per mix part x benchmark: documents checked, documents sharing n-grams with the benchmark, "
+                 "removed for overlap, the histogram of their repetition rates (10 bins over 0..1) and the "
+                 "most matched benchmark items."),
 )
 def contamination_report(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
-    kept = read_table(hare.lake("decontaminated_documents"), columns=["mix_part"])
+    kept = read_table(hare.lake("decontaminated_documents"), columns=["mix_part", "benchmark", "item_id",
+                                                                       "repetition_rate"])
     removed = read_table(hare.lake("decontamination_rejections"))
     rows = report_rows(kept, removed, [b.name for b in hare.settings().benchmarks])
     table = pa.Table.from_pylist(rows)
@@ -175,6 +195,9 @@ def contamination_report(context: dg.AssetExecutionContext, hare: HareResource) 
     return dg.MaterializeResult(metadata={
         **table_metadata(table, n=len(rows)),
         "report": dg.MetadataValue.md(markdown_table(
-            [r for r in rows if r["removed"]] or rows[:1],
-            ["part", "benchmark", "documents_checked", "removed", "removed_share", "top_items"])),
+            [r for r in rows if r["with_overlap"]] or rows[:1],
+            ["part", "benchmark", "documents_checked", "with_overlap", "removed", "removed_share", "max_rate",
+             "rate_histogram", "top_items"])),
+        "removed_per_part_and_benchmark": dg.MetadataValue.json(
+            {f"{r['part']}/{r['benchmark']}": r["removed"] for r in rows if r["removed"]}),
     })
