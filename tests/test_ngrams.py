@@ -341,3 +341,14 @@ def test_results_do_not_depend_on_chunks_or_threads(monkeypatch):
             assert repetition_rates(pa.chunked_array([pa.array(docs[:10]), pa.array(docs[10:])]), index, spec,
                                     threads=threads) == want
     assert any(r.rate > 0.5 for r in expected[13]) and any(r.rate == 0 for r in expected[13])
+
+
+def test_explainer_finds_the_item_and_ngram_of_a_hash():
+    from hare_assets.decontamination.ngrams import Explainer
+
+    table, index = build_index(ITEMS, [13])
+    explainer = Explainer(table)
+    [hit, miss] = repetition_rates(["Intro. " + GSM_ITEM, UNRELATED], index, 13)
+    assert explainer.lookup([hit.first_match, miss.first_match, 12345]) == [
+        ("gsm8k", "test/0", " ".join(normalize_tokens(GSM_ITEM)[:13])), (None, None, None), (None, None, None)]
+    assert Explainer(table.slice(0, 0)).lookup([hit.first_match]) == [(None, None, None)]

@@ -17,7 +17,7 @@ from ..resources import HareResource
 from ..sources.assets import ensure_sample
 from ..warehouse import quote_literal
 from .benchmarks import load_benchmark
-from .ngrams import benchmark_ngram_rows, ngram_sizes, prepare_index, repetition_rates
+from .ngrams import Explainer, benchmark_ngram_rows, ngram_sizes, prepare_index, repetition_rates
 from .rules import BENCHMARK_OVERLAP, removal_reason
 
 # Mix inputs: (asset, paper part) in the order they are checked.
@@ -62,14 +62,13 @@ def benchmark_ngrams(context: dg.AssetExecutionContext, hare: HareResource) -> d
     })
 
 
-def load_index(hare: HareResource) -> tuple[dict[int, np.ndarray], dict[int, tuple[str, str, str]]]:
-    """Sorted hash arrays per n, and hash -> (benchmark, item id, n-gram) for explanations."""
+def load_index(hare: HareResource) -> tuple[dict[int, np.ndarray], Explainer]:
+    """Sorted hash arrays per n, and the explainer of a hash (benchmark, item id, n-gram)."""
     table = read_table(hare.lake("benchmark_ngrams"))
-    index = {int(n): np.unique(table.filter(pc.equal(table["n"], n))["hash"].to_numpy())
-             for n in pc.unique(table["n"]).to_pylist()}
-    explain = {h: (b, i, g) for h, b, i, g in zip(table["hash"].to_pylist(), table["benchmark"].to_pylist(),
-                                                   table["item_id"].to_pylist(), table["ngram"].to_pylist())}
-    return index, explain
+    n_col = table["n"].to_numpy()
+    hashes = table["hash"].to_numpy()
+    index = {int(n): np.unique(hashes[n_col == n]) for n in np.unique(n_col)}
+    return index, Explainer(table)
 
 
 @dg.asset(
@@ -108,10 +107,10 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
                 tokens = [len(t) for t in tokenizer.encode_batch([d["text"] for d in docs])]
                 rates = repetition_rates([d["text"] for d in docs], index, spec)
                 kept, rejected = [], []
-                for doc, n_tok, r in zip(docs, tokens, rates):
+                explained = explain.lookup([r.first_match for r in rates])
+                for doc, n_tok, r, (bench, item, gram) in zip(docs, tokens, rates, explained):
                     reason = removal_reason(n_tok, r.rate, limits.min_tokens, limits.max_tokens,
                                             cfg.max_repetition_rate)
-                    bench, item, gram = explain.get(r.first_match, (None, None, None))
                     if reason is None:
                         kept.append({**doc, "tokens": n_tok, "repetition_rate": r.rate, "benchmark": bench,
                                      "item_id": item})

@@ -367,6 +367,31 @@ def _ngram_texts(words: _Words, pos: np.ndarray, n: np.ndarray) -> pa.Array:
     return pc.replace_substring_regex(spans, pattern=_ASCII_SEPARATORS, replacement=" ").cast(pa.string())
 
 
+class Explainer:
+    """hash -> (benchmark, item_id, ngram) over a `benchmark_ngram_rows` table: a sorted hash array and
+    a binary search, not a Python dict (an index of all six benchmarks at several sizes has tens of
+    millions of rows). A hash shared by several items explains itself with one of them."""
+
+    def __init__(self, table: pa.Table):
+        hashes = table["hash"].to_numpy()
+        self._order = np.argsort(hashes, kind="stable")
+        self._sorted = hashes[self._order]
+        self._rows = table.select(["benchmark", "item_id", "ngram"])
+
+    def lookup(self, hashes: Sequence[int | None]) -> list[tuple[str | None, str | None, str | None]]:
+        out: list[tuple[str | None, str | None, str | None]] = [(None, None, None)] * len(hashes)
+        wanted = [(k, h) for k, h in enumerate(hashes) if h is not None]
+        if not wanted or len(self._sorted) == 0:
+            return out
+        keys = np.array([h for _, h in wanted], np.int64)
+        at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+        found = self._sorted[at] == keys
+        rows = self._rows.take(pa.array(self._order[at[found]])).to_pylist()
+        for (k, _), row in zip([w for w, f in zip(wanted, found.tolist()) if f], rows):
+            out[k] = (row["benchmark"], row["item_id"], row["ngram"])
+        return out
+
+
 # --------------------------------------------------------------------------- scoring documents
 
 class Result(NamedTuple):
