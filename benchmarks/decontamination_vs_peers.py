@@ -186,7 +186,7 @@ def gsm8k_test(root: Path):
 
 # --------------------------------------------------------------------------- the three tools
 
-def run_ours(items, docs, batch: int, repeat: int):
+def run_ours(items, docs, batch: int, repeat: int, threads: int):
     t0 = time.perf_counter()
     rows = benchmark_ngram_rows(((it.benchmark, f"{it.split}/{it.item_id}", it.text) for it in items), [N])
     index = prepare_index({N: sorted_index(rows.column("hash").to_numpy())})
@@ -197,7 +197,7 @@ def run_ours(items, docs, batch: int, repeat: int):
         t0, c0 = time.perf_counter(), time.process_time()
         res = []
         for i in range(0, len(docs), batch):
-            res.extend(repetition_rates(docs[i:i + batch], index, N))
+            res.extend(repetition_rates(docs[i:i + batch], index, N, threads=threads))
         best, cpu = min(best, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
         results = res
     removed = np.array([r.rate > THRESHOLD for r in results])
@@ -301,6 +301,8 @@ def main() -> None:
     ap.add_argument("--quoted", type=float, default=0.02, help="share with one 20-word GSM8K quote")
     ap.add_argument("--batch", type=int, default=2048, help="documents per repetition_rates call (ours)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per tool (best is reported)")
+    ap.add_argument("--threads", default=f"{os.cpu_count()},1",
+                    help="comma list of thread counts for ours; the first is the headline row")
     ap.add_argument("--datatrove-repeat", type=int, default=1, help="timed runs for datatrove (slow)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip", default="", help="comma list of tools to skip: janitor,datatrove")
@@ -315,7 +317,10 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
 
     runs: dict[str, dict] = {}
-    runs["ours"] = run_ours(items, docs, args.batch, args.repeat)
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    runs["ours"] = run_ours(items, docs, args.batch, args.repeat, thread_counts[0])
+    for t in thread_counts[1:]:
+        runs[f"ours, {t} thread{'s' if t > 1 else ''}"] = run_ours(items, docs, args.batch, args.repeat, t)
     if "janitor" not in skip:
         runs["lm-eval Janitor (python)"] = run_janitor(items, docs, args.repeat)
     if "datatrove" not in skip:
@@ -334,14 +339,18 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ours_cpu = runs["ours"]["cpu_s"]
     ours_rate = len(docs) / runs["ours"]["time_s"]
+    label_ours = f"ours ({thread_counts[0]} thread{'s' if thread_counts[0] > 1 else ''})"
     for name, r in runs.items():
         rate = len(docs) / r["time_s"]
-        wall_ratio = "—" if name == "ours" else f"{ours_rate / rate:,.1f}×"
-        cpu_ratio = "—" if name == "ours" else f"{r['cpu_s'] / ours_cpu:,.1f}×"
-        rows = [("removed (rate > 0.5)", r["removed"]), ("any 13-gram hit", r["hit"])] if name == "ours" else \
-            [("any 13-gram hit", r["removed"])]
-        for label, f in rows:
-            tool = f"{name}: {label}" if name == "ours" else name
+        wall_ratio = "—" if name == "ours" else f"{ours_rate / rate:,.2f}×"
+        cpu_ratio = "—" if name == "ours" else f"{r['cpu_s'] / ours_cpu:,.2f}×"
+        if name == "ours":
+            rows = [(f"{label_ours}: removed (rate > 0.5)", r["removed"]), (f"{label_ours}: any 13-gram hit", r["hit"])]
+        elif name.startswith("ours"):
+            rows = [(f"{name}: removed (rate > 0.5)", r["removed"])]
+        else:
+            rows = [(name, r["removed"])]
+        for tool, f in rows:
             print(f"| {tool} | {r['build_s']:.2f} | {r['index_size']:,} | {r['time_s']:.3f} | {r['cpu_s']:.3f} | "
                   f"{rate:,.0f} | {mb / r['time_s']:.2f} | {f.sum()} | {f[planted].sum()}/{planted.sum()} | "
                   f"{f[quoted].sum()}/{quoted.sum()} | {f[clean].sum()}/{clean.sum()} | "
@@ -349,29 +358,32 @@ def main() -> None:
     print()
     print("Agreement (documents where the two flag sets agree; 'ours' = any 13-gram hit unless stated):")
     ours_hit, ours_removed = runs["ours"]["hit"], runs["ours"]["removed"]
-    for name, r in runs.items():
-        if name == "ours":
-            continue
-        f = r["removed"]
+    ours_runs = [n for n in runs if n.startswith("ours")]
+    peers = [n for n in runs if not n.startswith("ours")]
+    for name in ours_runs[1:]:
+        print(f"- {name} vs {label_ours}: same rates on {np.sum(runs[name]['rates'] == runs['ours']['rates'])}/{len(docs)} documents")
+    for name in peers:
+        f = runs[name]["removed"]
         print(f"- ours vs {name}: {np.sum(ours_hit == f)}/{len(docs)} agree "
               f"(both {np.sum(ours_hit & f)}, only ours {np.sum(ours_hit & ~f)}, only {name.split()[0]} {np.sum(~ours_hit & f)}); "
               f"ours removed (rate > 0.5) vs {name.split()[0]} flagged on planted items: "
               f"{np.sum(ours_removed[planted])} vs {np.sum(f[planted])} of {planted.sum()}")
-    names = [n for n in runs if n != "ours"]
-    if len(names) == 2:
-        a, b = runs[names[0]]["removed"], runs[names[1]]["removed"]
-        print(f"- {names[0]} vs {names[1]}: {np.sum(a == b)}/{len(docs)} agree")
+    if len(peers) == 2:
+        a, b = runs[peers[0]]["removed"], runs[peers[1]]["removed"]
+        print(f"- {peers[0]} vs {peers[1]}: {np.sum(a == b)}/{len(docs)} agree")
     rates = runs["ours"]["rates"]
     for kind in ("planted", "quoted"):
         sel = rates[kinds == kind]
         if len(sel):
             print(f"- ours repetition rate on {kind} documents: min {sel.min():.2f}, median {np.median(sel):.2f}, max {sel.max():.2f}")
-    for name in names:
-        ratio = ours_rate / (len(docs) / runs[name]["time_s"])
+    for name in peers:
         target = 20 if "Janitor" in name else 50
-        cratio = runs[name]["cpu_s"] / ours_cpu
-        print(f"- target ours ≥ {target}× {name}: {ratio:,.1f}× wall, {cratio:,.1f}× CPU time → "
-              f"{'met' if ratio >= target else 'NOT met'}")
+        for mine in ours_runs:
+            ratio = runs[name]["time_s"] / runs[mine]["time_s"]
+            cratio = runs[name]["cpu_s"] / runs[mine]["cpu_s"]
+            who = label_ours if mine == "ours" else mine
+            print(f"- target ours ≥ {target}× {name}: {who} {ratio:,.1f}× wall, {cratio:,.1f}× CPU time → "
+                  f"{'met' if ratio >= target else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Memory-mapped reader of the packed token shards written by the platform's tokenization stage.
 
-Shard format ``hare-packed-v1`` (the contract with ``tokenized_shards``): a directory holding
+Shard format ``hare-packed-v2`` (the contract with ``tokenized_shards``): a directory holding
 ``manifest.json``::
 
-    {"format": "hare-packed-v1", "seq_len": L, "dtype": "uint16", "eos_id": 2,
-     "shards": [{"file": "shard-00000.bin", "sequences": n}, ...], ...other keys}
+    {"format": "hare-packed-v2", "seq_len": L, "dtype": "uint16", "eos_id": 2,
+     "shards": [{"file": "shard-00000.ds", "sequences": n}, ...], ...other keys}
 
 and the shards, each ``n * (L + 1)`` tokens, row-major: one packed sequence of ``L + 1`` tokens per
-row, so a row gives inputs ``row[:-1]`` and labels ``row[1:]`` without padding.
+row, so a row gives inputs ``row[:-1]`` and labels ``row[1:]`` without padding. The ``.ds`` files
+(with their ``.ds.index``) are datatrove's tokenized format, so ``DatatroveFolderDataset`` and
+nanotron read the same shards. ``hare-packed-v1`` (the same rows in ``.bin`` files) reads the same way.
 
     data = PackedSequences("shards/", seq_len=1024)      # crop rows to 1024 + 1 tokens
     for step, batch in enumerate(data.batches(batch_size=8, start_step=0, seed=0)):
@@ -28,14 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FORMAT = "hare-packed-v1"
+FORMATS = ("hare-packed-v1", "hare-packed-v2")
 
 
 def read_manifest(directory: str | os.PathLike) -> dict:
     path = Path(directory) / "manifest.json"
     manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    if manifest.get("format") not in FORMATS:
+        raise ValueError(f"{path}: format {manifest.get('format')!r}, expected one of {FORMATS}")
     for key in ("seq_len", "dtype", "shards"):
         if key not in manifest:
             raise ValueError(f"{path}: missing key {key!r}")

@@ -158,6 +158,99 @@ def test_hf_path_without_the_datasets_package_names_the_extra(monkeypatch):
         load_benchmark("gsm8k", "hf://openai/gsm8k")
 
 
+# Rows as the hub datasets hold them (field names and shapes of each dataset's parquet files).
+HUB_ROWS = {
+    ("mmlu", "cais/mmlu", "all"): {
+        "test": [{"question": "2 + 2 = ?", "subject": "math", "choices": ["1", "2", "3", "4"], "answer": 3}],
+        "dev": [{"question": "Which is a bone?", "subject": "anatomy", "choices": ["ulna", "iron", "gas", "ice"],
+                 "answer": 0}],
+        "auxiliary_train": [{"question": "not MMLU", "subject": "", "choices": ["a", "b", "c", "d"], "answer": 1}]},
+    ("arc_challenge", "allenai/ai2_arc", "ARC-Challenge"): {
+        "train": [{"id": "Mercury_1", "question": "Which is a gas?",
+                   "choices": {"text": ["ice", "steam", "rock"], "label": ["A", "B", "C"]}, "answerKey": "B"}],
+        "test": [{"id": "NYSEDREGENTS_2", "question": "Which is a liquid?",
+                  "choices": {"text": ["water", "salt", "sand", "wood"], "label": ["1", "2", "3", "4"]},
+                  "answerKey": "1"}]},
+    ("truthfulqa", "truthfulqa/truthful_qa", "generation"): {
+        "validation": [{"type": "Adversarial", "category": "Myths", "question": "Do cats have nine lives?",
+                        "best_answer": "No", "correct_answers": ["No", "Cats have one life"],
+                        "incorrect_answers": ["Yes"], "source": "https://x"}]},
+    ("winogrande", "allenai/winogrande", "winogrande_xl"): {
+        "train": [{"sentence": "The cup fell off the table because _ was wobbly.", "option1": "the cup",
+                   "option2": "the table", "answer": "2"}],
+        "test": [{"sentence": "Ann thanked Beth because _ had helped.", "option1": "Ann", "option2": "Beth",
+                  "answer": ""}]},
+    ("hellaswag", "Rowan/hellaswag", None): {
+        "validation": [{"ind": 24, "activity_label": "Roof shingle removal", "ctx_a": "A man is on a roof.",
+                        "ctx_b": "he", "ctx": "A man is on a roof. he", "endings": ["a", "b", "c", "d"],
+                        "source_id": "x", "split": "val", "split_type": "indomain", "label": "2"}]},
+    ("gsm8k", "openai/gsm8k", "main"): {
+        "train": [{"question": "What is 2 + 3?", "answer": "2 + 3 = <<2+3=5>>5\n#### 5"}],
+        "test": [{"question": "What is 4 * 2?", "answer": "4 * 2 = 8\n#### 8"}]},
+}
+
+
+@pytest.fixture
+def local_hub(tmp_path, monkeypatch):
+    """`datasets.load_dataset` answered from local JSONL files in the hub's row shapes (no network):
+    a split -> rows mapping, which is all the loader uses of a DatasetDict."""
+    files = {}
+    for (name, dataset, config), splits in HUB_ROWS.items():
+        for split, rows in splits.items():
+            files[(dataset, config, split)] = write_lines(tmp_path / dataset / f"{config}-{split}.jsonl", rows)
+    calls = []
+
+    def load_dataset(path, name=None):
+        calls.append((path, name))
+        found = {split: p for (d, c, split), p in files.items() if (d, c) == (path, name)}
+        if not found:
+            raise FileNotFoundError(f"no local copy of {path} {name}")
+        return {s: [json.loads(line) for line in p.read_text().splitlines()] for s, p in found.items()}
+
+    monkeypatch.setitem(sys.modules, "datasets", type(sys)("datasets"))
+    sys.modules["datasets"].load_dataset = load_dataset
+    return calls
+
+
+def test_hf_loader_reads_every_split_of_each_hub_dataset(local_hub):
+    items = {name: load_benchmark(name, f"hf://{dataset}") for (name, dataset, _) in HUB_ROWS}
+    assert local_hub == [(dataset, config) for (_, dataset, config) in HUB_ROWS]  # default configs
+    assert {n: sorted({i.split for i in its}) for n, its in items.items()} == {
+        "mmlu": ["dev", "test"], "arc_challenge": ["test", "train"], "truthfulqa": ["validation"],
+        "winogrande": ["test", "train"], "hellaswag": ["validation"], "gsm8k": ["test", "train"]}
+    mmlu = {i.split: i for i in items["mmlu"]}
+    assert (mmlu["test"].answer, mmlu["test"].text) == ("4", "2 + 2 = ?\n1\n2\n3\n4")
+    arc = {i.split: i for i in items["arc_challenge"]}
+    assert (arc["train"].item_id, arc["train"].answer) == ("Mercury_1", "steam")
+    assert arc["test"].answer == "water"  # numeric labels, as some ARC items have
+    [tqa] = items["truthfulqa"]
+    assert tqa.choices == ("No", "Cats have one life", "Yes") and tqa.answer == "No"
+    wino = {i.split: i for i in items["winogrande"]}
+    assert wino["train"].answer == "the table" and wino["test"].gold == -1 and wino["test"].answer == ""
+    [hs] = items["hellaswag"]
+    assert (hs.item_id, hs.context, hs.answer) == ("24", "A man is on a roof. he", "c")
+    gsm = {i.split: i for i in items["gsm8k"]}
+    assert gsm["train"].text == "What is 2 + 3?\n2 + 3 = <<2+3=5>>5\n#### 5"
+    # MMLU's auxiliary_train is other datasets' items: only read when asked for by name.
+    [aux] = load_benchmark("mmlu", "hf://cais/mmlu?split=auxiliary_train")
+    assert aux.context == "not MMLU"
+    with pytest.raises(ValueError, match="no split"):
+        load_benchmark("gsm8k", "hf://openai/gsm8k?split=validation")
+    [one] = load_benchmark("gsm8k", "hf://openai/gsm8k?config=main&split=test")
+    assert one.split == "test"
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_text_matched_is_the_question_plus_every_option_and_the_answer(sample_root, name):
+    for item in load_benchmark(name, sample_root / "benchmarks" / name):
+        assert item.context and item.text.startswith(item.context + "\n")
+        rest = item.text[len(item.context) + 1:]
+        if item.choices:  # every option, in order, one per line; the answer is one of them
+            assert rest.split("\n") == list(item.choices) and item.answer in item.choices
+        else:  # GSM8K: the worked solution with its final answer
+            assert rest == item.answer and "####" in rest
+
+
 # ---------------------------------------------------------------- the project fixtures
 
 @pytest.fixture(scope="module")

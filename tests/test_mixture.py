@@ -230,8 +230,8 @@ def test_round_trip_through_shards(tmp_path, tokenizer):
     assert manifest["eos_id"] == 2 and manifest["run"] == "test"
     assert manifest["total_sequences"] == len(packed) and manifest["total_tokens"] == packed.size
     assert manifest["dropped_tail_tokens"] == sum(len(x) + 1 for x in ids) - packed.size
-    assert manifest["shards"] == [{"file": "shard-00000.bin", "sequences": len(packed)}]
-    assert (tmp_path / "out" / "shard-00000.bin").stat().st_size == packed.size * 2
+    assert manifest["shards"] == [{"file": "shard-00000.ds", "sequences": len(packed)}]
+    assert (tmp_path / "out" / "shard-00000.ds").stat().st_size == packed.size * 2
 
 
 def test_shards_buffer_shuffle_is_deterministic(tmp_path):
@@ -260,7 +260,8 @@ def test_write_shards_replaces_previous_output_atomically(tmp_path):
     out.mkdir()
     (out / "stale.bin").write_bytes(b"old")
     manifest = write_shards(out, pack([[5] * 40], 9, 2), 9, 4, seed=0)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "shard-00000.bin"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "shard-00000.ds", "shard-00000.ds.index",
+                                                     "shard-00000.ds.metadata"]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temp folders left behind
     assert manifest["total_sequences"] == 4 and manifest["dropped_tail_tokens"] == 1
     # An empty run still writes a manifest (no shards).
@@ -281,13 +282,13 @@ def _fixed_pack_docs():
 
 
 @pytest.mark.parametrize("seq_len, rows_per_block, expected", [
-    (63, 3, "3f059fe2a82b833c003e0d1f8b6e97867633e5638406edef49be4b42c08fbcea"),
-    (127, 1, "1e665a3a3b7e1d38bbe50a9ca334e2cc3d51af8fa53f687a867bf21a9e34bedf"),
-    (2048, 1024, "f43b4fd603383e54a4020ba22655dc4557750a18a0f51d6fdf19af9da6a82336"),
+    (63, 3, "f07a510dc4dff22260e2564f4fbb18d4e5c56a85f0a661aee0bf0e705e73d14a"),
+    (127, 1, "4d82c108e4061c0dc6da6ff302002eebe3464a8145607056333addb2748fe2d5"),
+    (2048, 1024, "f10b26898b13309e90489341a94f531866d076f872c5470799190e9cc5d2fe4d"),
 ])
 def test_packing_output_is_pinned(tmp_path, seq_len, rows_per_block, expected):
-    """Blocks, counters, shards and manifest on a fixed input: sha256 pinned from the per-document
-    implementation (before packing converted whole blocks of documents at once)."""
+    """Blocks, counters, shard bytes and shard sizes on a fixed input: sha256 pinned from the
+    hare-packed-v1 writer (the .ds shards of v2 hold exactly the bytes of v1's .bin shards)."""
     import hashlib
 
     from hare_assets.mixture.packing import Packer
@@ -302,5 +303,54 @@ def test_packing_output_is_pinned(tmp_path, seq_len, rows_per_block, expected):
     manifest = write_shards(out, pack(_fixed_pack_docs(), seq_len, 2), seq_len, 50, seed=7)
     for shard in manifest["shards"]:
         h.update((out / shard["file"]).read_bytes())
-    h.update(json.dumps(manifest, sort_keys=True).encode())
+    h.update(repr([s["sequences"] for s in manifest["shards"]]).encode())
     assert h.hexdigest() == expected
+
+
+def test_datatrove_reads_the_shards_and_they_decode_to_the_documents(tmp_path, tokenizer):
+    """The shards are datatrove's tokenized format: its own loader gives our rows, its positions
+    (from our .ds.index) restart after every EOS, and every document between two EOS decodes back
+    to its source text."""
+    from datatrove.utils.dataset import DatatroveFolderDataset
+
+    texts = [f"Shard test {i}: the {['river', 'mountain', 'sea'][i % 3]} has {i * 7} stones. " * (1 + i % 4)
+             for i in range(120)]
+    ids = tokenizer.encode_batch(texts)
+    seq_len = 47
+    manifest = write_shards(tmp_path / "run", pack(ids, seq_len, tokenizer.eos_id), seq_len,
+                            shard_sequences=16, seed=3)
+    assert len(manifest["shards"]) > 1 and all(s["file"].endswith(".ds") for s in manifest["shards"])
+    ours = read_shards(tmp_path / "run")
+    loaded = DatatroveFolderDataset(str(tmp_path / "run"), seq_len=seq_len, token_size=2, return_positions=True)
+    assert len(loaded) == manifest["total_sequences"] == len(ours)
+    source = set(texts)
+    complete = 0
+    for i in range(len(loaded)):
+        item = loaded[i]
+        row = item["input_ids"].numpy()
+        assert np.array_equal(row, ours[i].astype(np.int64))
+        # Positions count tokens since the last EOS (or the row start): the index marks every end.
+        expected, p = [], 0
+        for tok in row:
+            expected.append(p)
+            p = 0 if tok == tokenizer.eos_id else p + 1
+        assert item["positions"].tolist() == expected
+        eos_at = np.flatnonzero(row == tokenizer.eos_id)
+        for a, b in zip(eos_at[:-1], eos_at[1:]):
+            assert tokenizer.decode(row[a + 1:b]) in source
+            complete += 1
+    assert complete >= 25  # documents that lie whole inside one row, between two EOS
+    meta = (tmp_path / "run" / "shard-00000.ds.metadata").read_text().splitlines()
+    assert meta[0].endswith("|2") and int(meta[1]) == manifest["shards"][0]["sequences"] * (seq_len + 1)
+
+
+def test_mix_composition_counts_parts_and_sources():
+    from hare_assets.mixture.sampling import mix_composition
+
+    plan = pa.table({"part": ["d1", "d1", "d3_open", "d1"], "source": ["C4", "Wiki", "dolly", "C4"],
+                     "tokens": [10, 20, 30, 40]})
+    mix = mix_composition(plan)
+    assert mix["tokens"] == 100
+    assert mix["parts"] == {"d1": {"documents": 3, "tokens": 70, "share": 0.7},
+                            "d3_open": {"documents": 1, "tokens": 30, "share": 0.3}}
+    assert mix["sources"]["d1/C4"] == {"documents": 2, "tokens": 50, "share": 0.5}

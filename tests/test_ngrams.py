@@ -53,13 +53,56 @@ def test_normalize_tokens():
     assert normalize_tokens("3+4=7, (a)") == normalize_tokens("3 + 4 = 7 ( a )")
 
 
+M64 = (1 << 64) - 1
+P = 0x9E3779B97F4A7C15
+
+
+def _splitmix(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def reference_ngram_hashes(words: list[str], n: int) -> list[int]:
+    """The hash scheme written out one word and one n-gram at a time, in plain Python integers."""
+    def word_hash(w: str) -> int:
+        acc = 0
+        for b in w.encode("utf-8"):
+            acc = (acc * P + b) & M64
+        return _splitmix((acc + len(w.encode("utf-8")) * 0xA0761D6478BD642F) & M64)
+
+    t = [word_hash(w) for w in words]
+    out = []
+    for p in range(len(t) - n + 1):
+        acc = 0
+        for x in t[p:p + n]:
+            acc = (acc * P + x) & M64
+        h = _splitmix((acc + n * 0xD6E8FEB86659FD93) & M64)
+        out.append(h - (1 << 64) if h >= 1 << 63 else h)
+    return out
+
+
 def test_hashes_are_fixed_values():
-    """A change in normalization-independent hashing must be deliberate (bump HASH_VERSION)."""
-    assert HASH_VERSION == "hare-ngram-v1"
+    """A change in the hashing must be deliberate (bump HASH_VERSION: stored indexes must be rebuilt)."""
+    assert HASH_VERSION == "hare-ngram-v2"
     words = ["the", "quick", "brown", "fox"]
-    assert ngram_hashes(words, 3).tolist() == [1866373882740386844, -4753419543195574380]
-    assert ngram_hashes(words, 1).tolist() == [1248865790271573625, 6872224988560030431,
-                                               -1596276889859465339, 8430270858886133303]
+    assert ngram_hashes(words, 3).tolist() == [-6328866559233850108, -9077303697630361433]
+    assert ngram_hashes(words, 1).tolist() == [-942115180079192328, 6925335096528438621,
+                                               -9011859964857124017, -4117714166245664255]
+
+
+def test_vectorized_hashes_equal_the_scheme_written_out():
+    rng = np.random.default_rng(5)
+    vocab = ["a", "zebra", "naïve", "42", "x" * 40, "déjà", "東京", "0", "supercalifragilistic"]
+    words = [vocab[i] for i in rng.integers(0, len(vocab), 300)]
+    for n in (1, 2, 4, 13):
+        assert ngram_hashes(words, n).tolist() == reference_ngram_hashes(words, n)
+    # Inside a batch of texts, the words and n-grams hash the same as alone.
+    texts = [" ".join(words[:50]), "", "One, two; THREE four!", " ".join(words[50:200])]
+    table = benchmark_ngram_rows([("b", str(i), t) for i, t in enumerate(texts)], [4])
+    got = {(r["item_id"], r["hash"]) for r in table.to_pylist()}
+    want = {(str(i), h) for i, t in enumerate(texts) for h in reference_ngram_hashes(normalize_tokens(t), 4)}
+    assert got == want
 
 
 def test_hashes_stable_across_processes():
@@ -67,7 +110,24 @@ def test_hashes_stable_across_processes():
             "print(h(['the','quick','brown','fox'], 3).tolist())")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
-    assert outs == {"[1866373882740386844, -4753419543195574380]"}
+    assert outs == {"[-6328866559233850108, -9077303697630361433]"}
+
+
+def test_ascii_fast_path_and_unicode_path_give_the_same_words():
+    """ASCII texts skip pyarrow's Unicode kernels; on ASCII text both paths must split identically."""
+    from hare_assets.decontamination.ngrams import _SEPARATORS
+
+    rng = np.random.default_rng(1)
+    alphabet = [chr(c) for c in range(128)] + ["é", "ß", "—", "\u3000", "\u00a0", "’", "東", "É", "\u2028", "\x85"]
+    texts = ["".join(alphabet[i] for i in rng.integers(0, len(alphabet), int(rng.integers(0, 60))))
+             for _ in range(400)]
+    reference = pc.utf8_split_whitespace(pc.replace_substring_regex(
+        pc.utf8_lower(pa.array(texts)), pattern=_SEPARATORS, replacement=" "))
+    for text, words in zip(texts, reference.to_pylist()):
+        assert normalize_tokens(text) == [w for w in words if w], repr(text)
+    # A batch mixing ASCII and non-ASCII texts gives each text the words it gets alone.
+    rows = repetition_rates(texts, {1: np.zeros(0, np.int64)}, 1)
+    assert [r.total for r in rows] == [len(normalize_tokens(t)) for t in texts]
 
 
 def test_ngram_hashes_shape_and_position_independence():
@@ -265,3 +325,30 @@ def test_prepared_index_gives_the_same_results_as_the_plain_mapping():
         prepare_index({13: index[13]}, [10])
     empty = prepare_index({13: np.zeros(0, np.int64)})
     assert repetition_rates([GSM_ITEM], empty, 13)[0].matched == 0
+
+
+def test_results_do_not_depend_on_chunks_or_threads(monkeypatch):
+    import hare_assets.decontamination.ngrams as ng
+
+    _, index = build_index(ITEMS, range(4, 16))
+    docs = [UNRELATED, "Intro. " + ARC_ITEM, GSM_ITEM + " " + UNRELATED, "", None, "x y", "Naïve — " + GSM_ITEM,
+            GSM_ITEM * 3] * 7
+    expected = {spec: repetition_rates(docs, index, spec, threads=1) for spec in (13, (4, 8))}
+    monkeypatch.setattr(ng, "_CHUNK_BYTES", 300)  # many chunks, one text longer than a chunk
+    for threads in (1, 2, 3):
+        for spec, want in expected.items():
+            assert repetition_rates(docs, index, spec, threads=threads) == want
+            assert repetition_rates(pa.chunked_array([pa.array(docs[:10]), pa.array(docs[10:])]), index, spec,
+                                    threads=threads) == want
+    assert any(r.rate > 0.5 for r in expected[13]) and any(r.rate == 0 for r in expected[13])
+
+
+def test_explainer_finds_the_item_and_ngram_of_a_hash():
+    from hare_assets.decontamination.ngrams import Explainer
+
+    table, index = build_index(ITEMS, [13])
+    explainer = Explainer(table)
+    [hit, miss] = repetition_rates(["Intro. " + GSM_ITEM, UNRELATED], index, 13)
+    assert explainer.lookup([hit.first_match, miss.first_match, 12345]) == [
+        ("gsm8k", "test/0", " ".join(normalize_tokens(GSM_ITEM)[:13])), (None, None, None), (None, None, None)]
+    assert Explainer(table.slice(0, 0)).lookup([hit.first_match]) == [(None, None, None)]

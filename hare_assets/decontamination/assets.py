@@ -17,12 +17,15 @@ from ..resources import HareResource
 from ..sources.assets import ensure_sample
 from ..warehouse import quote_literal
 from .benchmarks import load_benchmark
-from .ngrams import benchmark_ngram_rows, ngram_sizes, prepare_index, repetition_rates
+from .ngrams import Explainer, benchmark_ngram_rows, ngram_sizes, prepare_index, repetition_rates
+from .rules import BENCHMARK_OVERLAP, removal_reason
 
 # Mix inputs: (asset, paper part) in the order they are checked.
 INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))
+# benchmark / item_id: where the document's first matched n-gram comes from (null: no n-gram matched).
 MIX_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("source_weight", pa.float64()),
-                        ("tokens", pa.int64()), ("repetition_rate", pa.float64())])
+                        ("tokens", pa.int64()), ("repetition_rate", pa.float64()), ("benchmark", pa.string()),
+                        ("item_id", pa.string())])
 REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("stage", pa.string()),
                               ("reason", pa.string()), ("tokens", pa.int64()), ("repetition_rate", pa.float64()),
                               ("ngram_n", pa.int32()), ("benchmark", pa.string()), ("item_id", pa.string()),
@@ -59,14 +62,13 @@ def benchmark_ngrams(context: dg.AssetExecutionContext, hare: HareResource) -> d
     })
 
 
-def load_index(hare: HareResource) -> tuple[dict[int, np.ndarray], dict[int, tuple[str, str, str]]]:
-    """Sorted hash arrays per n, and hash -> (benchmark, item id, n-gram) for explanations."""
+def load_index(hare: HareResource) -> tuple[dict[int, np.ndarray], Explainer]:
+    """Sorted hash arrays per n, and the explainer of a hash (benchmark, item id, n-gram)."""
     table = read_table(hare.lake("benchmark_ngrams"))
-    index = {int(n): np.unique(table.filter(pc.equal(table["n"], n))["hash"].to_numpy())
-             for n in pc.unique(table["n"]).to_pylist()}
-    explain = {h: (b, i, g) for h, b, i, g in zip(table["hash"].to_pylist(), table["benchmark"].to_pylist(),
-                                                   table["item_id"].to_pylist(), table["ngram"].to_pylist())}
-    return index, explain
+    n_col = table["n"].to_numpy()
+    hashes = table["hash"].to_numpy()
+    index = {int(n): np.unique(hashes[n_col == n]) for n in np.unique(n_col)}
+    return index, Explainer(table)
 
 
 @dg.asset(
@@ -105,16 +107,15 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
                 tokens = [len(t) for t in tokenizer.encode_batch([d["text"] for d in docs])]
                 rates = repetition_rates([d["text"] for d in docs], index, spec)
                 kept, rejected = [], []
-                for doc, n_tok, r in zip(docs, tokens, rates):
-                    if n_tok < limits.min_tokens or n_tok > limits.max_tokens:
-                        reason = "too_short" if n_tok < limits.min_tokens else "too_long"
-                    elif r.rate > cfg.max_repetition_rate:
-                        reason = "benchmark_overlap"
-                    else:
-                        kept.append({**doc, "tokens": n_tok, "repetition_rate": r.rate})
+                explained = explain.lookup([r.first_match for r in rates])
+                for doc, n_tok, r, (bench, item, gram) in zip(docs, tokens, rates, explained):
+                    reason = removal_reason(n_tok, r.rate, limits.min_tokens, limits.max_tokens,
+                                            cfg.max_repetition_rate)
+                    if reason is None:
+                        kept.append({**doc, "tokens": n_tok, "repetition_rate": r.rate, "benchmark": bench,
+                                     "item_id": item})
                         continue
                     reasons[reason] += 1
-                    bench, item, gram = explain.get(r.first_match, (None, None, None))
                     rejected.append({**doc, "stage": "decontamination", "reason": reason, "tokens": n_tok,
                                      "repetition_rate": r.rate, "ngram_n": r.n, "benchmark": bench,
                                      "item_id": item, "example_ngram": gram})
@@ -139,21 +140,36 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
 
 
 def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> list[dict]:
-    """Per part x benchmark: checked, removed, rate histogram of overlapping docs, top matched items."""
+    """Per part x benchmark (every document is checked against every benchmark).
+
+    A document counts for the benchmark of its first matched n-gram: `with_overlap` documents share at
+    least one n-gram with it, `removed` of them were removed for overlap, `rate_histogram` bins their
+    repetition rates (10 bins over 0..1, kept and removed alike, so near misses show), `top_items` are
+    the benchmark items most often matched, as [item, documents, removed].
+    """
+    cols = ["mix_part", "benchmark", "item_id", "repetition_rate"]
+    overlap = pa.concat_tables([
+        kept.select(cols).append_column("removed", pa.array([False] * kept.num_rows)),
+        removed.filter(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).select(cols).append_column(
+            "removed", pa.array([True] * int(pc.sum(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).as_py() or 0)))])
     checked = Counter(kept["mix_part"].to_pylist()) + Counter(removed["mix_part"].to_pylist())
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in removed.filter(pc.equal(removed["reason"], "benchmark_overlap")).to_pylist():
+    for r in overlap.filter(pc.is_valid(overlap["benchmark"])).to_pylist():
         groups[(r["mix_part"], r["benchmark"])].append(r)
     rows = []
     for part in sorted(checked):
         for bench in benchmarks:
             hits = groups.get((part, bench), [])
             hist, _ = np.histogram([h["repetition_rate"] for h in hits], bins=HIST_BINS)
+            items = Counter(h["item_id"] for h in hits)
+            items_removed = Counter(h["item_id"] for h in hits if h["removed"])
+            n_removed = sum(items_removed.values())
             rows.append({
-                "part": part, "benchmark": bench, "documents_checked": checked[part], "removed": len(hits),
-                "removed_share": len(hits) / checked[part] if checked[part] else 0.0,
+                "part": part, "benchmark": bench, "documents_checked": checked[part], "with_overlap": len(hits),
+                "removed": n_removed, "removed_share": n_removed / checked[part] if checked[part] else 0.0,
+                "max_rate": max((h["repetition_rate"] for h in hits), default=0.0),
                 "rate_histogram": json.dumps(hist.tolist()),
-                "top_items": json.dumps(Counter(h["item_id"] for h in hits).most_common(5)),
+                "top_items": json.dumps([[i, c, items_removed[i]] for i, c in items.most_common(5)]),
             })
     return rows
 
@@ -163,11 +179,13 @@ def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> lis
     deps=["decontaminated_documents"],
     code_version=code_version("decontamination"),
     kinds={"parquet", "duckdb"},
-    description=("Per mix part x benchmark: documents checked, removed for benchmark overlap, the histogram "
-                 "of their repetition rates (10 bins over 0..1) and the most matched benchmark items."),
+    description=("Per mix part x benchmark: documents checked, documents sharing n-grams with the benchmark, "
+                 "removed for overlap, the histogram of their repetition rates (10 bins over 0..1) and the "
+                 "most matched benchmark items."),
 )
 def contamination_report(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
-    kept = read_table(hare.lake("decontaminated_documents"), columns=["mix_part"])
+    kept = read_table(hare.lake("decontaminated_documents"), columns=["mix_part", "benchmark", "item_id",
+                                                                       "repetition_rate"])
     removed = read_table(hare.lake("decontamination_rejections"))
     rows = report_rows(kept, removed, [b.name for b in hare.settings().benchmarks])
     table = pa.Table.from_pylist(rows)
@@ -176,6 +194,9 @@ def contamination_report(context: dg.AssetExecutionContext, hare: HareResource) 
     return dg.MaterializeResult(metadata={
         **table_metadata(table, n=len(rows)),
         "report": dg.MetadataValue.md(markdown_table(
-            [r for r in rows if r["removed"]] or rows[:1],
-            ["part", "benchmark", "documents_checked", "removed", "removed_share", "top_items"])),
+            [r for r in rows if r["with_overlap"]] or rows[:1],
+            ["part", "benchmark", "documents_checked", "with_overlap", "removed", "removed_share", "max_rate",
+             "rate_histogram", "top_items"])),
+        "removed_per_part_and_benchmark": dg.MetadataValue.json(
+            {f"{r['part']}/{r['benchmark']}": r["removed"] for r in rows if r["removed"]}),
     })

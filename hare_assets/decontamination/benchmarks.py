@@ -27,6 +27,8 @@ FILE_SUFFIXES = {"mmlu": (".csv",), "arc_challenge": (".jsonl",), "truthfulqa": 
                  "winogrande": (".jsonl",), "hellaswag": (".jsonl", ".txt"), "gsm8k": (".jsonl",)}
 HF_DEFAULT_CONFIG = {"mmlu": "all", "arc_challenge": "ARC-Challenge", "truthfulqa": "generation",
                      "winogrande": "winogrande_xl", "hellaswag": None, "gsm8k": "main"}
+# Hub splits that hold no benchmark items.
+HF_NOT_BENCHMARK_SPLITS = {"mmlu": ("auxiliary_train",)}
 MMLU_LETTERS = "ABCD"
 TRUTHFULQA_COLUMNS = ("Question", "Best Answer", "Correct Answers", "Incorrect Answers")
 HELLASWAG_TXT_LINES = 6  # context, label, four endings
@@ -292,6 +294,9 @@ def _gsm8k_row(row: dict, split: str, default_id: str) -> BenchmarkItem:
 # ---------------------------------------------------------------- Hugging Face datasets
 
 def _load_hf(name: str, uri: str) -> list[BenchmarkItem]:
+    """hf://<dataset>[?config=<name>&split=<a>&split=<b>]: every split of the dataset (or the ones
+    named), each row mapped onto the release parser of its benchmark. MMLU's `auxiliary_train` (about
+    100k items of other datasets, not MMLU) is left out unless asked for by name."""
     try:
         import datasets
     except ImportError as e:
@@ -302,10 +307,15 @@ def _load_hf(name: str, uri: str) -> list[BenchmarkItem]:
     dataset = (parsed.netloc + parsed.path).strip("/")
     config = query.get("config", [HF_DEFAULT_CONFIG[name]])[0]
     loaded = datasets.load_dataset(dataset, config)
+    splits = query.get("split") or [s for s in sorted(loaded) if s not in HF_NOT_BENCHMARK_SPLITS.get(name, ())]
+    missing = [s for s in splits if s not in loaded]
+    if missing:
+        raise ValueError(f"{uri}: no split {missing} (the dataset has {sorted(loaded)})")
     items = []
-    for split in query.get("split") or sorted(loaded):
+    for split in splits:
         for row_no, row in enumerate(loaded[split], start=1):
-            items.append(_hf_row(name, row, split, f"{split}:{row_no}"))
+            with _row_errors(Path(uri), f"split {split} row {row_no}"):
+                items.append(_hf_row(name, row, split, f"{split}:{row_no}"))
     return items
 
 

@@ -13,7 +13,7 @@ from ..resources import HareResource
 from ..settings import Settings
 from ..warehouse import quote_literal
 from .packing import Tokenizer, pack, write_shards
-from .sampling import plan_mix, report_table
+from .sampling import mix_composition, plan_mix, report_table
 
 TEXT_BATCH = 256
 
@@ -67,7 +67,8 @@ def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsD
         kinds={"numpy"},
         description=("The run's mix tokenized with the Mistral v1 tokenizer (32,000 vocab), EOS after each "
                      "document, packed into fixed rows of seq_len+1 tokens, shuffled deterministically, "
-                     "written as uint16 shards with a JSON manifest (format hare-packed-v1)."),
+                     "written as uint16 shards in datatrove's .ds/.ds.index format (DatatroveFolderDataset, "
+                     "nanotron) with a JSON manifest (hare-packed-v2: tokenizer hash, counts, source mix)."),
     )
     def tokenized_shards(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         cfg = hare.settings().mixture
@@ -82,9 +83,11 @@ def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsD
             """).fetch_record_batch(TEXT_BATCH)
             token_lists = (ids for batch in reader for ids in tokenizer.encode_batch(batch.column("text").to_pylist()))
             out = hare.lake("tokenized_shards", run)
+            source_mix = mix_composition(read_table(hare.lake("training_mix", run), ["part", "source", "tokens"]))
             manifest = write_shards(out, pack(token_lists, cfg.seq_len, tokenizer.eos_id), cfg.seq_len,
                                     cfg.shard_sequences, cfg.seed,
-                                    {"run": run, "tokenizer": "mistral-v1", "tokenizer_sha256": tokenizer.sha256})
+                                    {"run": run, "tokenizer": "mistral-v1", "tokenizer_sha256": tokenizer.sha256,
+                                     "vocab_size": tokenizer.vocab_size, "source_mix": source_mix})
         if manifest["total_sequences"] == 0:
             raise dg.Failure(f"tokenized_shards[{run}]: the mix holds fewer than seq_len+1={cfg.seq_len + 1} tokens")
         summary = {k: manifest[k] for k in ("total_sequences", "total_tokens", "dropped_tail_tokens", "seq_len")}

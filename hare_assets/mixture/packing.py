@@ -1,11 +1,22 @@
-"""Tokenization (Mistral v1 sentencepiece) and packing into fixed-length uint16 shards (hare-packed-v1).
+"""Tokenization (Mistral v1 sentencepiece) and packing into fixed-length uint16 shards (hare-packed-v2).
 
-Pure code: no Dagster. The contract with `model_training/data.py`:
+Pure code: no Dagster. The on-disk format is datatrove's tokenized-file format (the `.ds` files its
+`DocumentTokenizer` writes and `datatrove.utils.dataset.DatatroveFolderDataset` / nanotron read),
+plus our JSON manifest, which `model_training/data.py` reads:
 
-    out_dir/manifest.json   {"format": "hare-packed-v1", "seq_len": L, "dtype": "uint16", "eos_id": 2,
-                             "shards": [{"file": "shard-00000.bin", "sequences": n}, ...],
-                             "total_sequences", "total_tokens", "dropped_tail_tokens", ...extra}
-    out_dir/shard-NNNNN.bin n * (L + 1) uint16 token ids, row-major, one packed sequence per row
+    out_dir/manifest.json         {"format": "hare-packed-v2", "seq_len": L, "dtype": "uint16", "eos_id": 2,
+                                   "token_size": 2, "shards": [{"file": "shard-00000.ds", "sequences": n}, ...],
+                                   "total_sequences", "total_tokens", "dropped_tail_tokens", "documents",
+                                   "shuffle", ...extra (run, tokenizer and its sha256, source mix)}
+    out_dir/shard-NNNNN.ds        n * (L + 1) uint16 little-endian token ids, one packed sequence per
+                                  L + 1 tokens: `DatatroveFolderDataset(out_dir, seq_len=L)[i]` is row i
+    out_dir/shard-NNNNN.ds.index  uint64 little-endian token offsets where a document piece ends in that
+                                  file: after every EOS and at every row end (rows are shuffled, so the
+                                  next row starts another piece); datatrove's `return_positions` uses it
+    out_dir/shard-NNNNN.ds.metadata  datatrove's lines: "tokenizer|token_size", the token count, a readable count
+
+Format history: hare-packed-v1 had the same row bytes in `shard-NNNNN.bin` without index files; the
+training loader reads both.
 
 Packing: documents are concatenated in the order given, each followed by EOS (no BOS), and the stream
 is cut into rows of L + 1 tokens (inputs row[:-1], labels row[1:]); consecutive rows do not overlap,
@@ -32,7 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = "hare-packed-v1"
+FORMAT = "hare-packed-v2"
+READABLE_FORMATS = ("hare-packed-v1", FORMAT)  # v1: the same rows in .bin files, no index
+SHARD_SUFFIX = ".ds"
+INDEX_SUFFIX = ".index"  # datatrove appends it to the shard name: shard-00000.ds.index
+TOKENIZER_NAME = "mistral-v1 (mistral-common tokenizer.model.v1)"
 DTYPE = np.uint16
 TOKENIZER_FILE = "tokenizer.model.v1"
 _ROWS_PER_BLOCK = 1024
@@ -172,7 +187,8 @@ def _rows(blocks: Iterable[np.ndarray], row_len: int) -> Iterator[np.ndarray]:
 
 
 def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], seq_len: int, shard_sequences: int,
-                 seed: int, manifest_extra: dict | None = None, *, eos_id: int | None = None) -> dict:
+                 seed: int, manifest_extra: dict | None = None, *, eos_id: int | None = None,
+                 tokenizer_name: str = TOKENIZER_NAME) -> dict:
     """Shuffle rows within buffers of `shard_sequences` rows and write shards + manifest.json.
 
     `rows_iter` yields (k, seq_len + 1) blocks; when it is a `Packer` its counters (EOS id, dropped
@@ -192,10 +208,14 @@ def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], se
     tmp.mkdir()
     shards: list[dict] = []
 
+    eos = int(eos_id if eos_id is not None else getattr(rows_iter, "eos_id", 2))
+
     def flush(buffer: np.ndarray) -> None:
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF, len(shards)])
-        name = f"shard-{len(shards):05d}.bin"
-        buffer[rng.permutation(len(buffer))].tofile(tmp / name)
+        name = f"shard-{len(shards):05d}{SHARD_SUFFIX}"
+        rows = buffer[rng.permutation(len(buffer))]
+        rows.astype("<u2", copy=False).tofile(tmp / name)
+        _write_datatrove_sidecars(tmp / name, rows, eos, tokenizer_name)
         shards.append({"file": name, "sequences": int(len(buffer))})
 
     try:
@@ -215,8 +235,9 @@ def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], se
             flush(buffer[:filled])
         total = sum(s["sequences"] for s in shards)
         manifest = {
-            "format": FORMAT, "seq_len": int(seq_len), "dtype": np.dtype(DTYPE).name,
-            "eos_id": int(eos_id if eos_id is not None else getattr(rows_iter, "eos_id", 2)),
+            "format": FORMAT, "seq_len": int(seq_len), "dtype": np.dtype(DTYPE).name, "eos_id": eos,
+            "token_size": np.dtype(DTYPE).itemsize,
+            "layout": "datatrove .ds + .ds.index (DatatroveFolderDataset(folder, seq_len=seq_len), nanotron)",
             "shards": shards, "total_sequences": total, "total_tokens": total * row_len,
             "dropped_tail_tokens": int(getattr(rows_iter, "dropped_tail_tokens", 0)),
             "documents": int(getattr(rows_iter, "documents", 0)),
@@ -236,10 +257,21 @@ def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], se
     return manifest
 
 
+def _write_datatrove_sidecars(shard: Path, rows: np.ndarray, eos_id: int, tokenizer_name: str) -> None:
+    """`<shard>.index` (uint64 ends of document pieces, in tokens) and `<shard>.metadata`, as
+    datatrove's TokenizedFile writes them."""
+    flat = rows.reshape(-1)
+    row_ends = np.arange(1, len(rows) + 1, dtype=np.uint64) * np.uint64(rows.shape[1])
+    eos_ends = np.flatnonzero(flat == eos_id).astype(np.uint64) + np.uint64(1)
+    np.union1d(eos_ends, row_ends).astype("<u8").tofile(shard.with_name(shard.name + INDEX_SUFFIX))
+    with open(shard.with_name(shard.name + ".metadata"), "w") as f:
+        f.write(f"{tokenizer_name}|{flat.dtype.itemsize}\n{flat.size}\n{flat.size:,} tokens")
+
+
 def read_manifest(directory: str | os.PathLike) -> dict:
     manifest = json.loads((Path(directory) / "manifest.json").read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{directory}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    if manifest.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"{directory}: format {manifest.get('format')!r}, expected one of {READABLE_FORMATS}")
     return manifest
 
 

@@ -236,3 +236,20 @@ def plan_mix(docs: Any, weights: Mapping[str, float], parts: Sequence[str], toke
 def report_table(report: dict) -> pa.Table:
     """The report rows as a table with a fixed schema."""
     return pa.Table.from_pylist(report["rows"], schema=REPORT_SCHEMA)
+
+
+def mix_composition(plan: pa.Table) -> dict:
+    """What a plan holds per part and per source: documents (plan rows) and tokens (without EOS), and
+    each one's share of the plan's tokens. Goes into the shards' manifest as the source mix."""
+    total = int(pc.sum(plan["tokens"]).as_py() or 0)
+
+    def level(keys: list[str]) -> dict:
+        grouped = plan.group_by(keys).aggregate([("tokens", "sum"), ("tokens", "count")]).to_pylist()
+        out = {}
+        for g in sorted(grouped, key=lambda r: tuple(str(r[k]) for k in keys)):
+            out["/".join(str(g[k]) for k in keys)] = {
+                "documents": int(g["tokens_count"]), "tokens": int(g["tokens_sum"]),
+                "share": g["tokens_sum"] / total if total else 0.0}
+        return out
+
+    return {"tokens": total, "parts": level(["part"]), "sources": level(["part", "source"])}
