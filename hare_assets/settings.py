@@ -115,8 +115,15 @@ class Backend(_Strict):
     api_key_env: str = "HARE_LLM_API_KEY"
     max_new_tokens: int = Field(64, gt=0)
     temperature: float = Field(0.0, ge=0)
-    batch_size: int = Field(8, gt=0)
+    batch_size: int = Field(8, gt=0)  # transformers: prompts per generate() call
     seed: int = 0
+    # openai: requests in flight, per-request timeout, retries (429/5xx/timeouts, with backoff), chat endpoint.
+    max_concurrency: int = Field(8, gt=0)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    chat: bool = False
+    # Prompts handed to the backend per call (vllm's offline batch); answers are cached as they finish.
+    requests_per_call: int = Field(256, gt=0)
 
 
 class Synthesis(_Strict):
