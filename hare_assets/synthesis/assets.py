@@ -13,7 +13,7 @@ from ..meta import code_version, conservation_result, conservation_spec, table_m
 from ..resources import HareResource
 from ..warehouse import quote_literal
 from .backends import SamplingParams, make_backend
-from .cache import Request, RequestCache, generate_cached, text_sha256
+from .cache import GenerationStats, Request, RequestCache, generate_cached, text_sha256
 from .prompts import D3_TASKS, choose_template
 from .tasks import Rejection, convert, format_sample, validate
 
@@ -29,9 +29,23 @@ def generate(hare: HareResource, context: dg.AssetExecutionContext, requests: li
     cfg = hare.settings().synthesis.backend
     backend = make_backend(cfg, cache_dir=hare.root / "models")
     cache = RequestCache(hare.root / "warehouse.duckdb")
-    gens, stats = generate_cached(backend, cache, requests, SamplingParams.from_config(cfg), cfg.batch_size,
+    gens, stats = generate_cached(backend, cache, requests, SamplingParams.from_config(cfg), cfg.requests_per_call,
                                   on_batch=lambda s: context.log.info(f"generation: {s.sent} sent, {s.cache_hits} cached"))
-    return backend.model_id, gens, stats.to_dict()
+    return backend.model_id, gens, stats
+
+
+def generation_metadata(stats: GenerationStats) -> dict:
+    """What this materialization asked for, sent and paid (numbers, so the UI plots them per run)."""
+    return {
+        "requests": dg.MetadataValue.int(stats.requests),
+        "requests_sent": dg.MetadataValue.int(stats.sent),
+        "cache_hits": dg.MetadataValue.int(stats.cache_hits),
+        "cache_hit_rate": dg.MetadataValue.float(stats.cache_hits / stats.requests if stats.requests else 1.0),
+        "tokens_in": dg.MetadataValue.int(stats.tokens_in),
+        "tokens_out": dg.MetadataValue.int(stats.tokens_out),
+        "cached_tokens_out": dg.MetadataValue.int(stats.cached_tokens_out),
+        "generation_seconds": dg.MetadataValue.float(round(stats.seconds, 3)),
+    }
 
 
 def open_source_rows(hare: HareResource, part: str) -> list[dict]:
@@ -76,7 +90,7 @@ def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Ma
     return dg.MaterializeResult(metadata={
         **table_metadata(table, ["id", "mix_part", "category", "prompt", "text"]),
         "documents_per_part": dg.MetadataValue.json(dict(Counter(table["mix_part"].to_pylist()))),
-        "generation": dg.MetadataValue.json(stats),
+        **generation_metadata(stats),
         "model": model,
     })
 
@@ -107,7 +121,7 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
     tasks = [D3_TASKS[i % len(D3_TASKS)] for i in range(len(docs))]
     templates = [choose_template(task, d["id"]) for task, d in zip(tasks, docs)]
     requests = [Request(t.sha256, text_sha256(d["text"]), t.render(document=d["text"])) for d, t in zip(docs, templates)]
-    model, gens, stats = generate(hare, context, requests) if requests else (None, [], {})
+    model, gens, stats = generate(hare, context, requests) if requests else (None, [], GenerationStats())
     kept, rejected = [], []
     for d, task, t, g in zip(docs, tasks, templates, gens):
         ok, parsed, reason = validate(task, g.text, source=d["text"])
@@ -141,7 +155,7 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
             **table_metadata(table, ["id", "mix_part", "text"]),
             "samples_per_part": dg.MetadataValue.json(dict(Counter(table["mix_part"].to_pylist()))),
             "rejected_by_reason": dg.MetadataValue.json(dict(reasons)),
-            "generation": dg.MetadataValue.json(stats),
+            **generation_metadata(stats),
         },
         check_results=[conservation_result(len(docs) + len(open_rows), len(kept), reasons)],
     )
