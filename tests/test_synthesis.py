@@ -26,10 +26,10 @@ from hare_assets.synthesis.tasks import (Rejection, convert, convert_autocot, co
 # ------------------------------------------------------------------------------------------ prompts
 
 
-def test_every_family_and_task_has_two_templates_that_render():
+def test_every_family_and_task_has_three_templates_that_render():
     for fam in P.D2_FAMILIES:
         ts = P.templates_for(fam)
-        assert len(ts) >= 2, fam
+        assert len(ts) >= 3, fam
         for t in ts:
             assert t.fields == {"seed", "words"}
             out = t.render(seed="SEED-SNIPPET", words=1234)
@@ -37,7 +37,7 @@ def test_every_family_and_task_has_two_templates_that_render():
             assert "title" in out.lower() and "introduction" in out.lower()
     for task in P.D3_TASKS:
         ts = P.templates_for(task)
-        assert len(ts) >= 2, task
+        assert len(ts) >= 3, task
         for t in ts:
             assert t.fields == {"document"}
             assert "THE-DOC" in t.render(document="THE-DOC")
@@ -48,8 +48,19 @@ def test_every_family_and_task_has_two_templates_that_render():
     for t in P.templates_for("multiple_choice"):
         text = t.render(document="d")
         assert '"options"' in text and "do not copy it" in text
+        # The example answer in the prompt is itself in the required format; a copy of it is rejected.
+        example = json.loads(text[text.index('{"question"'):text.rindex("}") + 1])
+        assert set(example) == {"question", "options", "answer"} and len(example["options"]) == 4
+        assert example["answer"] in example["options"]
+        assert validate("multiple_choice", json.dumps(example)) == (False, None, "copied_from_prompt")
     assert all("____" in t.template for t in P.templates_for("cloze"))
     assert len({t.sha256 for t in P.TEMPLATES}) == len(P.TEMPLATES)
+    # Each template is a named, versioned unit whose hash is part of the request key.
+    a, b = P.templates_for("law")[:2]
+    seed = text_sha256("same seed")
+    params = SamplingParams()
+    assert (Request(a.sha256, seed, "p").key("m", params) != Request(b.sha256, seed, "p").key("m", params))
+    assert P.get_template(a.name) is a and a.id == f"{a.name}@v{a.version}"
 
 
 def test_template_hash_tracks_text_and_version_and_missing_fields_fail():
