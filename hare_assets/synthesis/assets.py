@@ -56,7 +56,7 @@ def open_source_rows(hare: HareResource, part: str) -> list[dict]:
     with duckdb.connect() as con:
         return con.execute(f"""
             SELECT * FROM read_parquet({quote_literal(parquet_glob(hare.root, 'raw_documents', True))})
-            WHERE source IN (SELECT unnest(?)) ORDER BY id""", [names]).fetch_arrow_table().to_pylist()
+            WHERE source IN (SELECT unnest(?)) ORDER BY id""", [names]).to_arrow_table().to_pylist()
 
 
 @dg.asset(
@@ -84,6 +84,13 @@ def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Ma
     } for s, t, g in zip(seeds, templates, gens)]
     rows += [{**r, "mix_part": "d2_open", "prompt": None, "model": None, "seed_id": None, "topic": None}
              for r in open_source_rows(hare, "d2")]
+    syn = hare.settings().synthesis
+    total_share = sum(syn.d2_category_shares.values())
+    generated = Counter()
+    for s, g in zip(seeds, gens):
+        generated[s["category"]] += g.tokens_out
+    tokens_per_category = {c: {"target": round(syn.d2_tokens * share / total_share), "generated": generated[c]}
+                           for c, share in syn.d2_category_shares.items()}
     table = pa.Table.from_pylist(rows, schema=SYNTH_SCHEMA)
     write_table(hare.lake("d2_documents"), table)
     hare.publish("d2_documents", "d2_documents", partitioned=False)
@@ -91,16 +98,19 @@ def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Ma
         **table_metadata(table, ["id", "mix_part", "category", "prompt", "text"]),
         "documents_per_part": dg.MetadataValue.json(dict(Counter(table["mix_part"].to_pylist()))),
         **generation_metadata(stats),
+        "tokens_per_category": dg.MetadataValue.json(tokens_per_category),
         "model": model,
     })
 
 
 def restruct_inputs(hare: HareResource) -> list[dict]:
-    """The D2 subset seeding task synthesis: synthetic documents of the configured categories."""
+    """The D2 subset seeding task synthesis: synthetic documents of the configured categories, taken
+    in turn from each category so every one is represented."""
     cfg = hare.settings().synthesis
     d2 = read_table(hare.lake("d2_documents")).to_pylist()
-    chosen = [d for d in d2 if d["mix_part"] == "d2_synthetic" and d["category"] in cfg.d3_categories]
-    return chosen[: cfg.d3_seed_documents]
+    by_category = [[d for d in d2 if d["mix_part"] == "d2_synthetic" and d["category"] == c] for c in cfg.d3_categories]
+    interleaved = [docs[i] for i in range(max(map(len, by_category), default=0)) for docs in by_category if i < len(docs)]
+    return interleaved[: cfg.d3_seed_documents]
 
 
 @dg.asset(

@@ -482,7 +482,19 @@ three to eight key concepts, each written exactly as it appears in the document.
 Keywords: <concept>, <concept>, ..."""),
 ]
 
-TEMPLATES: tuple[PromptTemplate, ...] = tuple(_D2 + _D3)
+# ------------------------------------------------------------------------------------- topic labels
+# Optional LLM label for a topic cluster (topics.llm_labels); parsed by topics.clustering.parse_topic_label.
+
+TOPIC_LABEL = PromptTemplate("topic_label", "topic_label", 1, """\
+A group of documents was clustered together. Its most distinctive terms are: {terms}.
+Extracts from documents near the centre of the group:
+{examples}
+
+Name the subject these documents share, in two to five words, as it could appear in a library \
+catalogue. Reply with one line:
+Topic: <the subject>""")
+
+TEMPLATES: tuple[PromptTemplate, ...] = tuple(_D2 + _D3) + (TOPIC_LABEL,)
 _BY_FAMILY: dict[str, tuple[PromptTemplate, ...]] = {
     fam: tuple(t for t in TEMPLATES if t.family == fam) for fam in D2_FAMILIES + D3_TASKS
 }
