@@ -547,3 +547,82 @@ def test_convert_autocot():
     assert convert_autocot({"question": "q", "rationale": "r"}) == Rejection("missing_answer")
     assert convert_autocot({"rationale": "r", "answer": "1"}) == Rejection("missing_question")
     assert convert_autocot([1, 2]) == Rejection("not_an_object")
+
+
+# --------------------------------------------------- converters on fixture files in the real schemas
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sft"
+
+
+def _through_ingestion(name: str, text_field: str, records: list, tmp_path: Path) -> list[dict]:
+    """Records as d3_samples sees them: ingested into raw_documents rows (the real reader), then rebuilt."""
+    from hare_assets.settings import Source
+    from hare_assets.sources.reader import iter_records, to_document
+    from hare_assets.synthesis.tasks import record_from_document
+
+    path = tmp_path / name / "part-0.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    source = Source(name=name, category="sft", part="d3", weight=1.0, uri=str(path), format="jsonl",
+                    text_field=text_field, converter=name)
+    docs = [to_document(source, f, line, rec, str(tmp_path)) for f, line, rec in iter_records(source, 100)]
+    assert all(isinstance(d, dict) for d in docs), docs
+    return [record_from_document(d["text"], d["meta"], text_field) for d in docs]
+
+
+def test_dolly_fixture_file_converts_every_category(tmp_path):
+    """databricks-dolly-15k.jsonl schema: instruction, context, response, category (8 categories)."""
+    lines = (FIXTURES / "databricks-dolly-15k.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert all(set(r) == {"instruction", "context", "response", "category"} for r in records)
+    rebuilt = _through_ingestion("dolly", "response", records, tmp_path)
+    assert rebuilt == records
+    out = {r["category"]: convert("dolly", r) for r in rebuilt}
+    assert {c: [s["task"] for s in v] for c, v in out.items()} == {
+        "closed_qa": ["qa"], "open_qa": ["qa"], "general_qa": ["qa"], "summarization": ["summarization"],
+        "classification": ["instruction"], "brainstorming": ["instruction"], "information_extraction": ["instruction"],
+        "creative_writing": ["instruction"]}
+    closed = out["closed_qa"][0]["text"]
+    assert closed.startswith("The Eiffel Tower is a wrought-iron")  # the context passage first
+    assert closed.endswith("Question: When was the Eiffel Tower completed?\nAnswer: The Eiffel Tower was completed in 1889.")
+    assert out["summarization"][0]["text"].endswith("Summary: A honey bee colony has one egg-laying queen, many "
+                                                    "female workers that forage, build and nurse, and a few drones.")
+    assert out["information_extraction"][0]["text"] == (
+        "Instruction: Extract the names of the rivers mentioned in the text.\n"
+        "Input: The city lies where the Danube meets the smaller Inn and Ilz rivers.\nResponse: Danube, Inn, Ilz")
+
+
+def test_openhermes_fixture_file_converts_through_ingestion(tmp_path):
+    """openhermes2_5.json: a JSON array of records with `conversations` [{from, value, weight}] and the
+    nullable metadata fields; ingestion carries the turns as JSON text in the text column."""
+    records = json.loads((FIXTURES / "openhermes2_5.json").read_text())
+    assert all({"conversations", "source", "category", "skip_prompt_formatting", "system_prompt"} <= set(r)
+               for r in records)
+    rebuilt = _through_ingestion("openhermes", "conversations", records, tmp_path)
+    assert all(isinstance(r["conversations"], str) for r in rebuilt)  # JSON text after ingestion
+    single, multi, code = (convert("openhermes", r) for r in rebuilt)
+    assert single == [{"task": "instruction", "text": "Instruction: A garden has 4 rows of 6 tulips. How many tulips "
+                                                      "are there?\nResponse: There are 4 x 6 = 24 tulips."}]
+    assert multi == [{"task": "chat", "text": "System: You are an AI assistant. Explain your reasoning.\n"
+                                              "User: Is a tomato a fruit?\nAssistant: Botanically yes: it develops from "
+                                              "the flower and holds seeds.\nUser: And in cooking?\nAssistant: In cooking "
+                                              "it is usually treated as a vegetable."}]
+    assert code[0]["text"].endswith("Response: Use `items[::-1]` for a reversed copy or `items.reverse()` to reverse "
+                                    "in place.")
+    assert [convert("openhermes", r) for r in records] == [single, multi, code]  # the raw records convert the same
+
+
+def test_autocot_fixture_file_converts_whole_and_per_demo(tmp_path):
+    """Auto-CoT demos/<task>: one JSON object {"demo": [{question "Q: ...\\nA:", rationale, pred_ans, gold_ans}]}."""
+    whole = json.loads((FIXTURES / "autocot_multiarith_auto").read_text())
+    assert set(whole) == {"demo"} and all(set(d) == {"question", "rationale", "pred_ans", "gold_ans"}
+                                          for d in whole["demo"])
+    samples = convert("autocot", whole)
+    assert [s["task"] for s in samples] == ["qa"] * 3
+    assert samples[0]["text"] == ("Question: Sara had 12 stickers. She gave 5 to her brother and bought 7 more. How "
+                                  "many stickers does she have now?\nAnswer: Let's think step by step. Sara starts "
+                                  "with 12 stickers. After giving 5 away she has 12 - 5 = 7. Buying 7 more gives "
+                                  "7 + 7 = 14.\nThe answer is 14.")
+    assert samples[1]["text"].count("The answer is 9") == 1  # already stated by the rationale
+    rebuilt = _through_ingestion("autocot", "rationale", whole["demo"], tmp_path)
+    assert [convert("autocot", r) for r in rebuilt] == [[s] for s in samples]

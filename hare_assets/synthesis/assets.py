@@ -15,7 +15,7 @@ from ..warehouse import quote_literal
 from .backends import SamplingParams, make_backend
 from .cache import GenerationStats, Request, RequestCache, generate_cached, text_sha256
 from .prompts import D3_TASKS, choose_template
-from .tasks import Rejection, convert, format_sample, validate
+from .tasks import Rejection, convert, format_sample, record_from_document, validate
 
 D2_WORDS = 1000  # the paper's prompt asks for more than 1000 words
 SYNTH_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("prompt", pa.string()),
@@ -146,8 +146,7 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
     open_rows = open_source_rows(hare, "d3")
     for r in open_rows:
         source = settings.source(r["source"])
-        record = {**json.loads(r["meta"]), source.text_field: r["text"]}
-        out = convert(source.converter, record)
+        out = convert(source.converter, record_from_document(r["text"], r["meta"], source.text_field))
         if isinstance(out, Rejection):
             rejected.append({**r, "mix_part": "d3_open", "stage": "conversion", "reason": f"{source.converter}:{out.reason}"})
             continue
