@@ -117,11 +117,12 @@ def _folder_digest(folder: Path) -> str:
     return hashlib.sha256((sizes + _file_digest(small)).encode()).hexdigest()[:12]
 
 
-def build_tiny_random_mistral(cache_dir: Path, seed: int = 0) -> Path:
-    """Build (once) and save a random-weight tiny Mistral + the Mistral v1 tokenizer; return its folder.
+def build_random_mistral(cache_dir: Path, seed: int = 0, preset_name: str = "tiny") -> Path:
+    """Build (once) and save a random-weight Mistral of a model_training preset (`tiny`, `hare-0.25b`,
+    `hare-1.1b`) + the Mistral v1 tokenizer; return its folder.
 
-    The folder reloads offline with `from_pretrained`. Weights depend only on `seed` and the `tiny`
-    preset, so every machine builds the same model.
+    The folder reloads offline with `from_pretrained`. Weights depend only on `seed` and the preset, so
+    every machine builds the same model.
     """
     import torch
     from transformers import MistralForCausalLM
@@ -129,9 +130,9 @@ def build_tiny_random_mistral(cache_dir: Path, seed: int = 0) -> Path:
     from model_training.configs import PRESETS
     from model_training.tokenizer import save_tokenizer
 
-    preset = PRESETS["tiny"]
+    preset = PRESETS[preset_name]
     shape = hashlib.sha256(json.dumps(asdict(preset), sort_keys=True).encode()).hexdigest()[:8]
-    target = Path(cache_dir) / f"{TINY_RANDOM_MISTRAL}-{shape}-seed{seed}"
+    target = Path(cache_dir) / f"random-mistral-{preset_name}-{shape}-seed{seed}"
     if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,7 @@ class TransformersBackend:
         self._tokenizer = None
         self._lock = threading.Lock()
         if model == TINY_RANDOM_MISTRAL:
-            self.path: str = str(build_tiny_random_mistral(self.cache_dir, seed))
+            self.path: str = str(build_random_mistral(self.cache_dir, seed))
             self.model_id = f"transformers:{TINY_RANDOM_MISTRAL}#{_folder_digest(Path(self.path))}"
         else:
             self.path = model
