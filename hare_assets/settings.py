@@ -107,9 +107,10 @@ class Topics(_Strict):
     embedding_batch_size: int = Field(64, gt=0)
     n_clusters: int = Field(8, gt=1)
     max_documents: int = Field(100_000, gt=0)
-    exclude_clusters: tuple[str, ...] = ()
+    fit_sample: int = Field(20_000, gt=1)  # k-means is fitted on this many; the rest go to the nearest centroid
+    llm_labels: bool = False  # also label each cluster through synthesis.backend (cached like D2 requests)
+    exclude_clusters: tuple[str, ...] = ()  # c-TF-IDF or LLM labels of clusters to leave out of seeding
     min_cluster_size: int = Field(1, ge=1)
-    seeds_per_topic: int = Field(4, gt=0)
     seed_chars: int = Field(600, gt=0)
     seed: int = 7
 
@@ -122,14 +123,37 @@ class Backend(_Strict):
     api_key_env: str = "HARE_LLM_API_KEY"
     max_new_tokens: int = Field(64, gt=0)
     temperature: float = Field(0.0, ge=0)
-    batch_size: int = Field(8, gt=0)
+    batch_size: int = Field(8, gt=0)  # transformers: prompts per generate() call
     seed: int = 0
+    # openai: requests in flight, per-request timeout, retries (429/5xx/timeouts, with backoff), chat endpoint.
+    max_concurrency: int = Field(8, gt=0)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    chat: bool = False
+    # Prompts handed to the backend per call (vllm's offline batch); answers are cached as they finish.
+    requests_per_call: int = Field(256, gt=0)
+
+
+# Paper Table 4: synthetic tokens (B) per seed category; used as proportions of synthesis.d2_tokens.
+TABLE4_D2_TOKENS = {"Web": 4.5, "Wiki": 8.16, "News": 4.5, "Academic": 4.62, "Books": 4.08, "Law": 2.16,
+                    "Code": 0.06, "Math": 0.12}
 
 
 class Synthesis(_Strict):
     backend: Backend = Backend()
+    # Synthetic D2 tokens to plan for (the paper: ~28B), split over seed categories by d2_category_shares;
+    # a category gets ceil(its tokens / backend.max_new_tokens) seeds.
+    d2_tokens: int = Field(28_200_000_000, gt=0)
+    d2_category_shares: dict[str, float] = Field(default_factory=lambda: dict(TABLE4_D2_TOKENS))
     d3_seed_documents: int = Field(16, ge=0)
     d3_categories: tuple[str, ...] = ("Wiki", "Code", "Math", "Books", "Law")
+
+    @field_validator("d2_category_shares")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(x < 0 for x in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("shares must be >= 0 with a positive sum")
+        return v
 
 
 class LengthLimit(_Strict):
@@ -232,6 +256,9 @@ class Settings(_Strict):
         unknown = sorted(set(self.topics.seed_sources) - set(names))
         if unknown:
             raise ValueError(f"topics.seed_sources: not configured sources {unknown}")
+        no_share = sorted(set(self.topics.seed_sources.values()) - set(self.synthesis.d2_category_shares))
+        if no_share:
+            raise ValueError(f"synthesis.d2_category_shares: no share for seed categories {no_share}")
         missing = sorted(set(self.training.runs) - set(self.mixture.runs))
         if missing:
             raise ValueError(f"training.runs: {missing} have no mixture.runs entry of the same name")

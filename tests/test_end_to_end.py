@@ -120,6 +120,9 @@ def test_topics_and_synthesis(wh):
     d3 = dict(q(wh, "select mix_part, count(*) from d3_samples group by 1"))
     assert d3.get("d3_open", 0) > 0
     assert q(wh, "select count(*) from request_cache")[0][0] >= parts["d2_synthetic"]
+    seeds = dict(q(wh, "select category, count(*) from synthesis_seeds group by 1"))
+    assert set(seeds) == {"Web", "Wiki", "News", "Academic", "Books", "Law", "Code", "Math"}
+    assert seeds["Wiki"] > seeds["Law"] > 0  # Table 4 shares: Wiki 8.16 > Law 2.16
 
 
 def test_decontamination_removes_planted_quotes(run, wh):
@@ -166,3 +169,19 @@ def test_checkpoint_lineage_to_its_shards(run):
     assert mat.tags["dagster/input_event_pointer/tokenized_shards"] == str(shards[0].storage_id)
     assert mat.tags["dagster/data_version"] == mat.metadata["checkpoint_sha256"].value
     assert mat.metadata["final_loss"].value > 0
+
+
+def test_second_synthesis_materialization_is_all_cache_hits(run):
+    """Runs last: re-materializing D2 and D3 sends no request to the backend."""
+    home, _ = run
+    env = {**os.environ, "HARE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    env.pop("HARE_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "hare_assets.cli", "materialize", "--select",
+                           "key:d2_documents or key:d3_samples"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        for asset in ("d2_documents", "d3_samples"):
+            meta = instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
+            assert meta["requests"].value > 0 and meta["requests_sent"].value == 0, asset
+            assert meta["cache_hits"].value == meta["requests"].value and meta["cache_hit_rate"].value == 1.0

@@ -10,10 +10,10 @@ import threading
 import time
 import types
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from openai_server import OpenAIServer
 
 from hare_assets.settings import Backend
 from hare_assets.synthesis import prompts as P
@@ -26,10 +26,10 @@ from hare_assets.synthesis.tasks import (Rejection, convert, convert_autocot, co
 # ------------------------------------------------------------------------------------------ prompts
 
 
-def test_every_family_and_task_has_two_templates_that_render():
+def test_every_family_and_task_has_three_templates_that_render():
     for fam in P.D2_FAMILIES:
         ts = P.templates_for(fam)
-        assert len(ts) >= 2, fam
+        assert len(ts) >= 3, fam
         for t in ts:
             assert t.fields == {"seed", "words"}
             out = t.render(seed="SEED-SNIPPET", words=1234)
@@ -37,7 +37,7 @@ def test_every_family_and_task_has_two_templates_that_render():
             assert "title" in out.lower() and "introduction" in out.lower()
     for task in P.D3_TASKS:
         ts = P.templates_for(task)
-        assert len(ts) >= 2, task
+        assert len(ts) >= 3, task
         for t in ts:
             assert t.fields == {"document"}
             assert "THE-DOC" in t.render(document="THE-DOC")
@@ -48,8 +48,19 @@ def test_every_family_and_task_has_two_templates_that_render():
     for t in P.templates_for("multiple_choice"):
         text = t.render(document="d")
         assert '"options"' in text and "do not copy it" in text
+        # The example answer in the prompt is itself in the required format; a copy of it is rejected.
+        example = json.loads(text[text.index('{"question"'):text.rindex("}") + 1])
+        assert set(example) == {"question", "options", "answer"} and len(example["options"]) == 4
+        assert example["answer"] in example["options"]
+        assert validate("multiple_choice", json.dumps(example)) == (False, None, "copied_from_prompt")
     assert all("____" in t.template for t in P.templates_for("cloze"))
     assert len({t.sha256 for t in P.TEMPLATES}) == len(P.TEMPLATES)
+    # Each template is a named, versioned unit whose hash is part of the request key.
+    a, b = P.templates_for("law")[:2]
+    seed = text_sha256("same seed")
+    params = SamplingParams()
+    assert (Request(a.sha256, seed, "p").key("m", params) != Request(b.sha256, seed, "p").key("m", params))
+    assert P.get_template(a.name) is a and a.id == f"{a.name}@v{a.version}"
 
 
 def test_template_hash_tracks_text_and_version_and_missing_fields_fail():
@@ -72,10 +83,15 @@ def test_choose_template_is_deterministic_and_spreads():
 # ------------------------------------------------------------------------------------------ backends
 
 
-def test_tiny_random_mistral_builds_reloads_offline_and_generates(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+def test_tiny_random_mistral_builds_reloads_offline_and_generates(models_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    backend = make_backend(Backend(kind="transformers", model="tiny-random-mistral", batch_size=2), tmp_path)
+    backend = make_backend(Backend(kind="transformers", model="tiny-random-mistral", batch_size=2), models_dir)
     assert isinstance(backend, TransformersBackend) and isinstance(backend, GenerationBackend)
     folder = Path(backend.path)
     assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
@@ -86,9 +102,13 @@ def test_tiny_random_mistral_builds_reloads_offline_and_generates(tmp_path, monk
     first = backend.generate(prompts, params)
     assert len(first) == len(prompts)
     assert all(isinstance(g.text, str) and 1 <= g.tokens_out <= 6 and g.tokens_in >= 2 for g in first)
+    # The stream reports one group per model batch of batch_size prompts.
+    groups = list(backend.generate_stream(prompts, params))
+    assert [[i for i, _ in grp] for grp in groups] == [[0, 1], [2, 3]]
+    assert [g for grp in groups for _, g in grp] == first
 
     # A second backend reuses the saved folder (no rebuild) and, greedy, gives the same text.
-    again = TransformersBackend("tiny-random-mistral", batch_size=2, cache_dir=tmp_path)
+    again = TransformersBackend("tiny-random-mistral", batch_size=2, cache_dir=models_dir)
     assert again.path == backend.path and again.model_id == backend.model_id
     assert (folder / "model.safetensors").stat().st_mtime_ns == built
     assert again.generate(prompts, params) == first
@@ -103,107 +123,132 @@ def test_tiny_random_mistral_builds_reloads_offline_and_generates(tmp_path, monk
     assert sampled == backend.generate(prompts, SamplingParams(max_new_tokens=6, temperature=1.0, seed=3))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_POST(self):
-        srv = self.server
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with srv.lock:
-            srv.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-            status = srv.script.pop(0) if srv.script else srv.default
-        if status != 200:
-            self.send_response(status)
-            if status == 429:
-                self.send_header("Retry-After", "0")
-            payload = b'{"error": "busy"}'
-        else:
-            self.send_response(200)
-            prompt = body.get("prompt") or body["messages"][-1]["content"]
-            text = f"echo:{prompt}"
-            if "messages" in body:
-                choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            else:
-                choice = {"index": 0, "text": text, "finish_reason": "stop"}
-            payload = json.dumps({"choices": [choice], "usage": {"prompt_tokens": len(prompt.split()),
-                                                                 "completion_tokens": 3}}).encode()
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-@pytest.fixture
-def llm_server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.lock, srv.seen, srv.script, srv.default = threading.Lock(), [], [], 200
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)
-
-
 def _http_backend(srv, **kw):
-    url = f"http://127.0.0.1:{srv.server_address[1]}"
     defaults = dict(api_key_env="HARE_TEST_KEY", max_concurrency=4, timeout_s=5, max_retries=3,
                     backoff_base_s=0.01, backoff_max_s=0.05)
-    return OpenAICompatibleBackend(url, "test-model", **{**defaults, **kw})
+    return OpenAICompatibleBackend(srv.url, "test-model", **{**defaults, **kw})
 
 
-def test_http_backend_retries_429_and_sends_the_env_key(llm_server, monkeypatch):
+def test_transformers_model_served_over_the_openai_api_matches_local_generation(models_dir, monkeypatch):
+    """The HTTP backend against a real localhost server answering from the tiny transformers model:
+    completions and chat give exactly what the transformers backend gives locally."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HARE_TEST_KEY", "sk-local-777")
+    local = TransformersBackend("tiny-random-mistral", batch_size=1, cache_dir=models_dir)
+    prompts = ["The court held that", "Stars form when", "def parse(line):"]
+    params = SamplingParams(max_new_tokens=8, temperature=0.0, seed=0)
+    expected = local.generate(prompts, params)
+    with OpenAIServer(answer=local, api_key="sk-local-777") as srv:
+        http = _http_backend(srv)
+        assert http.generate(prompts, params) == expected
+        assert {s["path"] for s in srv.seen} == {"/v1/completions"}
+        assert srv.seen[0]["body"] == {"model": "test-model", "max_tokens": 8, "temperature": 0.0, "seed": 0, "n": 1,
+                                       "prompt": srv.seen[0]["body"]["prompt"]}
+        chat = _http_backend(srv, chat=True)
+        assert chat.generate(prompts[:1], params) == expected[:1]
+        assert srv.seen[-1]["path"] == "/v1/chat/completions"
+        assert srv.seen[-1]["body"]["messages"] == [{"role": "user", "content": prompts[0]}]
+        # Sampling parameters travel: a sampled answer is the local sampled answer.
+        hot = SamplingParams(max_new_tokens=8, temperature=1.0, seed=5)
+        assert http.generate(prompts[:1], hot) == local.generate(prompts[:1], hot)
+        # A wrong key is refused (401) and not retried.
+        monkeypatch.setenv("HARE_TEST_KEY", "sk-wrong")
+        with pytest.raises(BackendError, match="401.*not retried"):
+            http.generate(prompts[:1], params)
+
+
+def test_http_backend_retries_429_and_5xx_with_backoff_and_sends_the_env_key(monkeypatch, caplog):
     monkeypatch.setenv("HARE_TEST_KEY", "sk-secret-123")
-    llm_server.script = [429]
-    backend = _http_backend(llm_server)
-    assert "sk-secret-123" not in repr(backend)
-    out = backend.generate(["hello there", "second prompt", "third"], SamplingParams(max_new_tokens=5))
-    assert [g.text for g in out] == ["echo:hello there", "echo:second prompt", "echo:third"]
-    assert out[0] == Generation("echo:hello there", 2, 3)
-    assert len(llm_server.seen) == 4  # one 429, then retried
-    assert {s["path"] for s in llm_server.seen} == {"/v1/completions"}
-    assert {s["auth"] for s in llm_server.seen} == {"Bearer sk-secret-123"}
-    assert llm_server.seen[-1]["body"]["max_tokens"] == 5 and llm_server.seen[-1]["body"]["model"] == "test-model"
+    caplog.set_level("DEBUG")
+    with OpenAIServer(api_key="sk-secret-123", retry_after="0.3") as srv:
+        srv.script = [429, 503, 502]
+        backend = _http_backend(srv, max_concurrency=1, backoff_base_s=0.05, backoff_max_s=0.05)
+        assert "sk-secret-123" not in repr(backend)
+        out = backend.generate(["hello there", "second prompt"], SamplingParams(max_new_tokens=5))
+        assert out == [Generation("echo:hello there", 2, 3), Generation("echo:second prompt", 2, 3)]
+        assert len(srv.seen) == 5  # 429, 503, 502, then the two answers
+        assert {s["auth"] for s in srv.seen} == {"Bearer sk-secret-123"}
+        times = [s["t"] for s in srv.seen]
+        assert times[1] - times[0] >= 0.29  # Retry-After: 0.3 is honoured
+        assert srv.seen[-1]["body"]["max_tokens"] == 5 and srv.seen[-1]["body"]["model"] == "test-model"
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert len(retries) == 3 and "HTTP 429" in retries[0] and "HTTP 503" in retries[1]
+    assert not any("sk-secret-123" in r.getMessage() for r in caplog.records)
 
-    # The key is read at call time; chat mode posts messages to /v1/chat/completions.
-    monkeypatch.setenv("HARE_TEST_KEY", "sk-rotated")
-    chat = _http_backend(llm_server, chat=True)
-    assert chat.generate(["hi"], SamplingParams())[0].text == "echo:hi"
-    assert llm_server.seen[-1]["path"] == "/v1/chat/completions" and llm_server.seen[-1]["auth"] == "Bearer sk-rotated"
+    # The key is read at each request: a rotated key is used without rebuilding the backend.
+    with OpenAIServer(api_key="sk-rotated") as srv:
+        monkeypatch.setenv("HARE_TEST_KEY", "sk-rotated")
+        assert _http_backend(srv, chat=True).generate(["hi"], SamplingParams())[0].text == "echo:hi"
+        assert srv.seen[-1]["auth"] == "Bearer sk-rotated"
 
 
-def test_http_backend_gives_a_clear_error_without_the_key(llm_server, monkeypatch):
+def test_http_backend_keeps_to_its_concurrency_limit_and_streams_in_completion_order():
+    with OpenAIServer(delay_s=0.15) as srv:
+        backend = _http_backend(srv, max_concurrency=3)
+        prompts = [f"prompt {i}" for i in range(9)]
+        groups = list(backend.generate_stream(prompts, SamplingParams()))
+        assert srv.max_in_flight == 3
+        assert sorted(i for grp in groups for i, _ in grp) == list(range(9)) and len(groups) >= 3
+        assert all(g.text == f"echo:{prompts[i]}" for grp in groups for i, g in grp)
+    with OpenAIServer(delay_s=0.05) as srv:
+        _http_backend(srv, max_concurrency=1).generate(prompts[:4], SamplingParams())
+        assert srv.max_in_flight == 1
+
+
+def test_http_backend_gives_a_clear_error_without_the_key(monkeypatch):
     monkeypatch.setenv("HARE_TEST_KEY", "sk-secret-123")
-    llm_server.default = 500
-    backend = _http_backend(llm_server, max_retries=2)
-    with pytest.raises(BackendError) as err:
-        backend.generate(["p"], SamplingParams())
-    msg = str(err.value)
-    assert "/v1/completions" in msg and "500" in msg and "3 attempts" in msg
-    assert "sk-secret-123" not in msg and "sk-secret-123" not in repr(err.value.__cause__)
-    assert len(llm_server.seen) == 3
+    with OpenAIServer() as srv:
+        srv.default_status = 500
+        backend = _http_backend(srv, max_retries=2)
+        with pytest.raises(BackendError) as err:
+            backend.generate(["p"], SamplingParams())
+        msg = str(err.value)
+        assert "/v1/completions" in msg and "500" in msg and "3 attempts" in msg
+        assert "sk-secret-123" not in msg and "sk-secret-123" not in repr(err.value.__cause__)
+        assert len(srv.seen) == 3
 
-    llm_server.default, llm_server.script = 200, [401]  # not retryable
-    with pytest.raises(BackendError, match="401"):
-        backend.generate(["p"], SamplingParams())
+    # Answers that finished before a request failed for good are still reported by the stream.
+    for script, prompts, before in (([400], ["bad", "a", "b"], []),
+                                    ([200, 400], ["a", "bad", "b"], [(0, Generation("echo:a", 1, 3))])):
+        with OpenAIServer() as srv:
+            srv.script = script
+            got = []
+            with pytest.raises(BackendError, match="400"):
+                for group in _http_backend(srv, max_concurrency=1).generate_stream(prompts, SamplingParams()):
+                    got.extend(group)
+            assert got == before
 
 
-def test_http_backend_retries_timeouts(monkeypatch):
-    import socket
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)  # accepts connections, never answers
-    try:
-        backend = OpenAICompatibleBackend(f"http://127.0.0.1:{sock.getsockname()[1]}/v1", "m", timeout_s=0.2,
-                                          max_retries=1, backoff_base_s=0.01)
+def test_http_backend_retries_timeouts():
+    with OpenAIServer(delay_s=0.6) as srv:  # answers, but later than the client waits
+        backend = _http_backend(srv, timeout_s=0.2, max_retries=1)
         with pytest.raises(BackendError, match="2 attempts.*timeout"):
             backend.generate(["p"], SamplingParams())
-    finally:
-        sock.close()
+        assert len(srv.seen) == 2
+
+
+def _vllm_unavailable() -> str | None:
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return "vllm is not installed (the gpu extra)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "vllm needs a CUDA GPU and torch sees none"
+    return None
+
+
+@pytest.mark.skipif(_vllm_unavailable() is not None, reason=str(_vllm_unavailable()))
+def test_vllm_backend_served_over_the_openai_api(models_dir):
+    model = Path(TransformersBackend("tiny-random-mistral", cache_dir=models_dir).path)
+    backend = VLLMBackend(str(model), seed=0, gpu_memory_utilization=0.3, max_model_len=512)
+    params = SamplingParams(max_new_tokens=8)
+    prompts = ["The court held that", "Stars form when"]
+    direct = backend.generate(prompts, params)
+    assert all(g.tokens_out >= 1 for g in direct)
+    with OpenAIServer(answer=backend) as srv:
+        assert _http_backend(srv).generate(prompts, params) == direct
 
 
 def test_vllm_backend_needs_vllm_and_maps_outputs(monkeypatch):
@@ -242,8 +287,10 @@ def test_vllm_backend_needs_vllm_and_maps_outputs(monkeypatch):
 def test_make_backend_validates_openai_config(tmp_path):
     with pytest.raises(BackendError, match="base_url"):
         make_backend(Backend(kind="openai", model="m"), tmp_path)
-    b = make_backend(Backend(kind="openai", model="m", base_url="http://127.0.0.1:9/v1/", batch_size=3), tmp_path)
-    assert b.url == "http://127.0.0.1:9/v1/completions" and b.max_concurrency == 3
+    b = make_backend(Backend(kind="openai", model="m", base_url="http://127.0.0.1:9/v1/", max_concurrency=3,
+                             timeout_s=7, max_retries=2, chat=True), tmp_path)
+    assert b.url == "http://127.0.0.1:9/v1/chat/completions" and b.model_id == "openai:m:chat"
+    assert (b.max_concurrency, b.timeout_s, b.max_retries) == (3, 7, 2)
 
 
 # --------------------------------------------------------------------------------------------- cache
@@ -500,3 +547,82 @@ def test_convert_autocot():
     assert convert_autocot({"question": "q", "rationale": "r"}) == Rejection("missing_answer")
     assert convert_autocot({"rationale": "r", "answer": "1"}) == Rejection("missing_question")
     assert convert_autocot([1, 2]) == Rejection("not_an_object")
+
+
+# --------------------------------------------------- converters on fixture files in the real schemas
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sft"
+
+
+def _through_ingestion(name: str, text_field: str, records: list, tmp_path: Path) -> list[dict]:
+    """Records as d3_samples sees them: ingested into raw_documents rows (the real reader), then rebuilt."""
+    from hare_assets.settings import Source
+    from hare_assets.sources.reader import iter_records, to_document
+    from hare_assets.synthesis.tasks import record_from_document
+
+    path = tmp_path / name / "part-0.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    source = Source(name=name, category="sft", part="d3", weight=1.0, uri=str(path), format="jsonl",
+                    text_field=text_field, converter=name)
+    docs = [to_document(source, f, line, rec, str(tmp_path)) for f, line, rec in iter_records(source, 100)]
+    assert all(isinstance(d, dict) for d in docs), docs
+    return [record_from_document(d["text"], d["meta"], text_field) for d in docs]
+
+
+def test_dolly_fixture_file_converts_every_category(tmp_path):
+    """databricks-dolly-15k.jsonl schema: instruction, context, response, category (8 categories)."""
+    lines = (FIXTURES / "databricks-dolly-15k.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert all(set(r) == {"instruction", "context", "response", "category"} for r in records)
+    rebuilt = _through_ingestion("dolly", "response", records, tmp_path)
+    assert rebuilt == records
+    out = {r["category"]: convert("dolly", r) for r in rebuilt}
+    assert {c: [s["task"] for s in v] for c, v in out.items()} == {
+        "closed_qa": ["qa"], "open_qa": ["qa"], "general_qa": ["qa"], "summarization": ["summarization"],
+        "classification": ["instruction"], "brainstorming": ["instruction"], "information_extraction": ["instruction"],
+        "creative_writing": ["instruction"]}
+    closed = out["closed_qa"][0]["text"]
+    assert closed.startswith("The Eiffel Tower is a wrought-iron")  # the context passage first
+    assert closed.endswith("Question: When was the Eiffel Tower completed?\nAnswer: The Eiffel Tower was completed in 1889.")
+    assert out["summarization"][0]["text"].endswith("Summary: A honey bee colony has one egg-laying queen, many "
+                                                    "female workers that forage, build and nurse, and a few drones.")
+    assert out["information_extraction"][0]["text"] == (
+        "Instruction: Extract the names of the rivers mentioned in the text.\n"
+        "Input: The city lies where the Danube meets the smaller Inn and Ilz rivers.\nResponse: Danube, Inn, Ilz")
+
+
+def test_openhermes_fixture_file_converts_through_ingestion(tmp_path):
+    """openhermes2_5.json: a JSON array of records with `conversations` [{from, value, weight}] and the
+    nullable metadata fields; ingestion carries the turns as JSON text in the text column."""
+    records = json.loads((FIXTURES / "openhermes2_5.json").read_text())
+    assert all({"conversations", "source", "category", "skip_prompt_formatting", "system_prompt"} <= set(r)
+               for r in records)
+    rebuilt = _through_ingestion("openhermes", "conversations", records, tmp_path)
+    assert all(isinstance(r["conversations"], str) for r in rebuilt)  # JSON text after ingestion
+    single, multi, code = (convert("openhermes", r) for r in rebuilt)
+    assert single == [{"task": "instruction", "text": "Instruction: A garden has 4 rows of 6 tulips. How many tulips "
+                                                      "are there?\nResponse: There are 4 x 6 = 24 tulips."}]
+    assert multi == [{"task": "chat", "text": "System: You are an AI assistant. Explain your reasoning.\n"
+                                              "User: Is a tomato a fruit?\nAssistant: Botanically yes: it develops from "
+                                              "the flower and holds seeds.\nUser: And in cooking?\nAssistant: In cooking "
+                                              "it is usually treated as a vegetable."}]
+    assert code[0]["text"].endswith("Response: Use `items[::-1]` for a reversed copy or `items.reverse()` to reverse "
+                                    "in place.")
+    assert [convert("openhermes", r) for r in records] == [single, multi, code]  # the raw records convert the same
+
+
+def test_autocot_fixture_file_converts_whole_and_per_demo(tmp_path):
+    """Auto-CoT demos/<task>: one JSON object {"demo": [{question "Q: ...\\nA:", rationale, pred_ans, gold_ans}]}."""
+    whole = json.loads((FIXTURES / "autocot_multiarith_auto").read_text())
+    assert set(whole) == {"demo"} and all(set(d) == {"question", "rationale", "pred_ans", "gold_ans"}
+                                          for d in whole["demo"])
+    samples = convert("autocot", whole)
+    assert [s["task"] for s in samples] == ["qa"] * 3
+    assert samples[0]["text"] == ("Question: Sara had 12 stickers. She gave 5 to her brother and bought 7 more. How "
+                                  "many stickers does she have now?\nAnswer: Let's think step by step. Sara starts "
+                                  "with 12 stickers. After giving 5 away she has 12 - 5 = 7. Buying 7 more gives "
+                                  "7 + 7 = 14.\nThe answer is 14.")
+    assert samples[1]["text"].count("The answer is 9") == 1  # already stated by the rationale
+    rebuilt = _through_ingestion("autocot", "rationale", whole["demo"], tmp_path)
+    assert [convert("autocot", r) for r in rebuilt] == [[s] for s in samples]

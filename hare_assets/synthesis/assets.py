@@ -13,9 +13,9 @@ from ..meta import code_version, conservation_result, conservation_spec, table_m
 from ..resources import HareResource
 from ..warehouse import quote_literal
 from .backends import SamplingParams, make_backend
-from .cache import Request, RequestCache, generate_cached, text_sha256
+from .cache import GenerationStats, Request, RequestCache, generate_cached, text_sha256
 from .prompts import D3_TASKS, choose_template
-from .tasks import Rejection, convert, format_sample, validate
+from .tasks import Rejection, convert, format_sample, record_from_document, validate
 
 D2_WORDS = 1000  # the paper's prompt asks for more than 1000 words
 SYNTH_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("prompt", pa.string()),
@@ -29,9 +29,23 @@ def generate(hare: HareResource, context: dg.AssetExecutionContext, requests: li
     cfg = hare.settings().synthesis.backend
     backend = make_backend(cfg, cache_dir=hare.root / "models")
     cache = RequestCache(hare.root / "warehouse.duckdb")
-    gens, stats = generate_cached(backend, cache, requests, SamplingParams.from_config(cfg), cfg.batch_size,
+    gens, stats = generate_cached(backend, cache, requests, SamplingParams.from_config(cfg), cfg.requests_per_call,
                                   on_batch=lambda s: context.log.info(f"generation: {s.sent} sent, {s.cache_hits} cached"))
-    return backend.model_id, gens, stats.to_dict()
+    return backend.model_id, gens, stats
+
+
+def generation_metadata(stats: GenerationStats) -> dict:
+    """What this materialization asked for, sent and paid (numbers, so the UI plots them per run)."""
+    return {
+        "requests": dg.MetadataValue.int(stats.requests),
+        "requests_sent": dg.MetadataValue.int(stats.sent),
+        "cache_hits": dg.MetadataValue.int(stats.cache_hits),
+        "cache_hit_rate": dg.MetadataValue.float(stats.cache_hits / stats.requests if stats.requests else 1.0),
+        "tokens_in": dg.MetadataValue.int(stats.tokens_in),
+        "tokens_out": dg.MetadataValue.int(stats.tokens_out),
+        "cached_tokens_out": dg.MetadataValue.int(stats.cached_tokens_out),
+        "generation_seconds": dg.MetadataValue.float(round(stats.seconds, 3)),
+    }
 
 
 def open_source_rows(hare: HareResource, part: str) -> list[dict]:
@@ -42,7 +56,7 @@ def open_source_rows(hare: HareResource, part: str) -> list[dict]:
     with duckdb.connect() as con:
         return con.execute(f"""
             SELECT * FROM read_parquet({quote_literal(parquet_glob(hare.root, 'raw_documents', True))})
-            WHERE source IN (SELECT unnest(?)) ORDER BY id""", [names]).fetch_arrow_table().to_pylist()
+            WHERE source IN (SELECT unnest(?)) ORDER BY id""", [names]).to_arrow_table().to_pylist()
 
 
 @dg.asset(
@@ -70,23 +84,33 @@ def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Ma
     } for s, t, g in zip(seeds, templates, gens)]
     rows += [{**r, "mix_part": "d2_open", "prompt": None, "model": None, "seed_id": None, "topic": None}
              for r in open_source_rows(hare, "d2")]
+    syn = hare.settings().synthesis
+    total_share = sum(syn.d2_category_shares.values())
+    generated = Counter()
+    for s, g in zip(seeds, gens):
+        generated[s["category"]] += g.tokens_out
+    tokens_per_category = {c: {"target": round(syn.d2_tokens * share / total_share), "generated": generated[c]}
+                           for c, share in syn.d2_category_shares.items()}
     table = pa.Table.from_pylist(rows, schema=SYNTH_SCHEMA)
     write_table(hare.lake("d2_documents"), table)
     hare.publish("d2_documents", "d2_documents", partitioned=False)
     return dg.MaterializeResult(metadata={
         **table_metadata(table, ["id", "mix_part", "category", "prompt", "text"]),
         "documents_per_part": dg.MetadataValue.json(dict(Counter(table["mix_part"].to_pylist()))),
-        "generation": dg.MetadataValue.json(stats),
+        **generation_metadata(stats),
+        "tokens_per_category": dg.MetadataValue.json(tokens_per_category),
         "model": model,
     })
 
 
 def restruct_inputs(hare: HareResource) -> list[dict]:
-    """The D2 subset seeding task synthesis: synthetic documents of the configured categories."""
+    """The D2 subset seeding task synthesis: synthetic documents of the configured categories, taken
+    in turn from each category so every one is represented."""
     cfg = hare.settings().synthesis
     d2 = read_table(hare.lake("d2_documents")).to_pylist()
-    chosen = [d for d in d2 if d["mix_part"] == "d2_synthetic" and d["category"] in cfg.d3_categories]
-    return chosen[: cfg.d3_seed_documents]
+    by_category = [[d for d in d2 if d["mix_part"] == "d2_synthetic" and d["category"] == c] for c in cfg.d3_categories]
+    interleaved = [docs[i] for i in range(max(map(len, by_category), default=0)) for docs in by_category if i < len(docs)]
+    return interleaved[: cfg.d3_seed_documents]
 
 
 @dg.asset(
@@ -107,7 +131,7 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
     tasks = [D3_TASKS[i % len(D3_TASKS)] for i in range(len(docs))]
     templates = [choose_template(task, d["id"]) for task, d in zip(tasks, docs)]
     requests = [Request(t.sha256, text_sha256(d["text"]), t.render(document=d["text"])) for d, t in zip(docs, templates)]
-    model, gens, stats = generate(hare, context, requests) if requests else (None, [], {})
+    model, gens, stats = generate(hare, context, requests) if requests else (None, [], GenerationStats())
     kept, rejected = [], []
     for d, task, t, g in zip(docs, tasks, templates, gens):
         ok, parsed, reason = validate(task, g.text, source=d["text"])
@@ -122,8 +146,7 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
     open_rows = open_source_rows(hare, "d3")
     for r in open_rows:
         source = settings.source(r["source"])
-        record = {**json.loads(r["meta"]), source.text_field: r["text"]}
-        out = convert(source.converter, record)
+        out = convert(source.converter, record_from_document(r["text"], r["meta"], source.text_field))
         if isinstance(out, Rejection):
             rejected.append({**r, "mix_part": "d3_open", "stage": "conversion", "reason": f"{source.converter}:{out.reason}"})
             continue
@@ -141,7 +164,7 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
             **table_metadata(table, ["id", "mix_part", "text"]),
             "samples_per_part": dg.MetadataValue.json(dict(Counter(table["mix_part"].to_pylist()))),
             "rejected_by_reason": dg.MetadataValue.json(dict(reasons)),
-            "generation": dg.MetadataValue.json(stats),
+            **generation_metadata(stats),
         },
         check_results=[conservation_result(len(docs) + len(open_rows), len(kept), reasons)],
     )

@@ -6,7 +6,10 @@ server (vLLM serve, TGI, llama.cpp, a hosted API), or offline vLLM on a GPU.
     outs[0].text, outs[0].tokens_in, outs[0].tokens_out
 
 `model_id` names the model for the request cache: two backends with the same `model_id` must give
-interchangeable generations. "tiny-random-mistral" is a 2-layer random-weight Mistral with the Mistral
+interchangeable generations. Backends that finish requests one by one (HTTP, transformers batches) also
+offer `generate_stream(prompts, params)`, yielding `[(index, Generation), ...]` groups as they
+complete, so the request cache can store each answer before the next one arrives (a killed run then
+loses no finished request). "tiny-random-mistral" is a 2-layer random-weight Mistral with the Mistral
 v1 tokenizer, built once offline: it exercises the whole path on CPU, its text is noise.
 """
 
@@ -25,10 +28,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from hare_assets.settings import Backend
@@ -77,6 +80,21 @@ class GenerationBackend(Protocol):
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]: ...
 
 
+Completed = list[tuple[int, Generation]]  # (index into the prompts, its generation), as they finish
+
+
+def collect(stream: Iterator[Completed], n: int) -> list[Generation]:
+    """The generations of a `generate_stream` in prompt order."""
+    out: list[Generation | None] = [None] * n
+    for group in stream:
+        for i, g in group:
+            out[i] = g
+    missing = [i for i, g in enumerate(out) if g is None]
+    if missing:
+        raise BackendError(f"the backend answered no generation for prompts {missing[:10]}")
+    return out  # type: ignore[return-value]
+
+
 # ------------------------------------------------------------------------------------ transformers
 
 
@@ -99,11 +117,12 @@ def _folder_digest(folder: Path) -> str:
     return hashlib.sha256((sizes + _file_digest(small)).encode()).hexdigest()[:12]
 
 
-def build_tiny_random_mistral(cache_dir: Path, seed: int = 0) -> Path:
-    """Build (once) and save a random-weight tiny Mistral + the Mistral v1 tokenizer; return its folder.
+def build_random_mistral(cache_dir: Path, seed: int = 0, preset_name: str = "tiny") -> Path:
+    """Build (once) and save a random-weight Mistral of a model_training preset (`tiny`, `hare-0.25b`,
+    `hare-1.1b`) + the Mistral v1 tokenizer; return its folder.
 
-    The folder reloads offline with `from_pretrained`. Weights depend only on `seed` and the `tiny`
-    preset, so every machine builds the same model.
+    The folder reloads offline with `from_pretrained`. Weights depend only on `seed` and the preset, so
+    every machine builds the same model.
     """
     import torch
     from transformers import MistralForCausalLM
@@ -111,9 +130,9 @@ def build_tiny_random_mistral(cache_dir: Path, seed: int = 0) -> Path:
     from model_training.configs import PRESETS
     from model_training.tokenizer import save_tokenizer
 
-    preset = PRESETS["tiny"]
+    preset = PRESETS[preset_name]
     shape = hashlib.sha256(json.dumps(asdict(preset), sort_keys=True).encode()).hexdigest()[:8]
-    target = Path(cache_dir) / f"{TINY_RANDOM_MISTRAL}-{shape}-seed{seed}"
+    target = Path(cache_dir) / f"random-mistral-{preset_name}-{shape}-seed{seed}"
     if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +172,7 @@ class TransformersBackend:
         self._tokenizer = None
         self._lock = threading.Lock()
         if model == TINY_RANDOM_MISTRAL:
-            self.path: str = str(build_tiny_random_mistral(self.cache_dir, seed))
+            self.path: str = str(build_random_mistral(self.cache_dir, seed))
             self.model_id = f"transformers:{TINY_RANDOM_MISTRAL}#{_folder_digest(Path(self.path))}"
         else:
             self.path = model
@@ -194,16 +213,19 @@ class TransformersBackend:
         return self._model, self._tokenizer
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+        return collect(self.generate_stream(prompts, params), len(prompts))
+
+    def generate_stream(self, prompts: list[str], params: SamplingParams) -> Iterator[Completed]:
+        """One group per model batch of `batch_size` prompts."""
         import torch
 
         if not prompts:
-            return []
+            return
         model, tok = self.load()
         device = next(model.parameters()).device
         max_pos = getattr(model.config, "max_position_embeddings", None) or 2048
         max_in = self.max_input_tokens or max(1, max_pos - params.max_new_tokens)
         eos = tok.eos_token_id
-        out: list[Generation] = []
         for start in range(0, len(prompts), self.batch_size):
             batch = prompts[start:start + self.batch_size]
             enc = tok(batch, return_tensors="pt", padding=True, truncation=True, max_length=max_in)
@@ -219,6 +241,7 @@ class TransformersBackend:
                 with torch.no_grad():
                     seqs = model.generate(**enc, **kwargs)
             width = enc["input_ids"].shape[1]
+            done: Completed = []
             for i in range(len(batch)):
                 new = seqs[i, width:].tolist()
                 if eos is not None and eos in new:
@@ -227,8 +250,9 @@ class TransformersBackend:
                     while new and new[-1] == tok.pad_token_id:
                         new.pop()
                 text = tok.decode(new, skip_special_tokens=True)
-                out.append(Generation(text=text, tokens_in=int(enc["attention_mask"][i].sum()), tokens_out=len(new)))
-        return out
+                done.append((start + i, Generation(text=text, tokens_in=int(enc["attention_mask"][i].sum()),
+                                                   tokens_out=len(new))))
+            yield done
 
 
 # ---------------------------------------------------------------------------- OpenAI-compatible HTTP
@@ -366,19 +390,30 @@ class OpenAICompatibleBackend:
         raise BackendError(f"POST {url} failed after {self.max_retries + 1} attempts; last: {last}")
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+        return collect(self.generate_stream(prompts, params), len(prompts))
+
+    def generate_stream(self, prompts: list[str], params: SamplingParams) -> Iterator[Completed]:
+        """Requests in flight: at most `max_concurrency`; each group holds what finished since the last.
+
+        When a request fails for good, the answers that finished before it are still yielded, then the
+        unsent requests are cancelled and the error raised.
+        """
         if not prompts:
-            return []
-        workers = min(self.max_concurrency, len(prompts))
-        if workers == 1:
-            return [self._one(p, params) for p in prompts]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hare-llm") as pool:
-            futures = [pool.submit(self._one, p, params) for p in prompts]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+            return
+        pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(prompts)), thread_name_prefix="hare-llm")
+        try:
+            index = {pool.submit(self._one, p, params): i for i, p in enumerate(prompts)}
+            pending = set(index)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                failed = [f for f in done if f.exception() is not None]
+                finished = sorted((index[f], f.result()) for f in done if f.exception() is None)
+                if finished:
+                    yield finished
+                if failed:
+                    raise failed[0].exception()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------------------------- vLLM
@@ -447,7 +482,8 @@ def make_backend(cfg: "Backend", cache_dir: Path) -> GenerationBackend:
         if not cfg.base_url:
             raise BackendError("synthesis.backend.base_url: required for kind 'openai'")
         return OpenAICompatibleBackend(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env,
-                                       max_concurrency=cfg.batch_size)
+                                       max_concurrency=cfg.max_concurrency, timeout_s=cfg.timeout_s,
+                                       max_retries=cfg.max_retries, chat=cfg.chat)
     if cfg.kind == "vllm":
         return VLLMBackend(cfg.model, seed=cfg.seed)
     raise BackendError(f"synthesis.backend.kind: unknown backend {cfg.kind!r}")

@@ -4,8 +4,9 @@
     reqs = [Request(template_sha256=t.sha256, seed_hash=text_sha256(seed), prompt=t.render(seed=seed, words=1000))]
     results, stats = generate_cached(backend, cache, reqs, params, batch_size=32)
 
-Re-materializing never pays twice: a request whose key is in the cache is not sent. Results are
-written after every batch, so a killed run resumes with only the requests it had not finished.
+Re-materializing never pays twice: a request whose key is in the cache is not sent. Each answer is
+written as soon as the backend reports it, so a killed run resumes with only the requests it had not
+finished.
 The key also covers the rendered prompt's hash, so a changed render field (a length target, a
 truncation) cannot reuse a generation made for a different prompt.
 
@@ -22,12 +23,12 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
 
-from .backends import Generation, GenerationBackend, SamplingParams
+from .backends import Completed, Generation, GenerationBackend, SamplingParams
 
 TABLE = "request_cache"
 _SCHEMA = f"""
@@ -203,14 +204,28 @@ class RequestCache:
         return self._with_connection(n, read_only=True)
 
 
+def _completed(backend: GenerationBackend, prompts: list[str], params: SamplingParams) -> Iterator[Completed]:
+    """Groups of finished (index, generation): streamed where the backend can, else one group per call."""
+    stream = getattr(backend, "generate_stream", None)
+    if stream is not None:
+        yield from stream(prompts, params)
+        return
+    gens = backend.generate(prompts, params)
+    if len(gens) != len(prompts):
+        raise RuntimeError(f"{backend!r} returned {len(gens)} generations for {len(prompts)} prompts")
+    yield list(enumerate(gens))
+
+
 def generate_cached(backend: GenerationBackend, cache: RequestCache, requests: list[Request],
                     params: SamplingParams, batch_size: int = 32,
                     on_batch: Callable[[GenerationStats], None] | None = None,
                     ) -> tuple[list[Generation], GenerationStats]:
     """Generations for `requests` (same order), sending only keys the cache lacks.
 
-    Each batch of `batch_size` distinct missing prompts is sent and written to the cache before the
-    next one, so an interrupted run loses at most one batch. `on_batch` sees the running stats.
+    Distinct missing prompts go to the backend `batch_size` per call. Every answer is written to the
+    cache as soon as the backend reports it finished (per request over HTTP, per model batch with
+    transformers, per call otherwise), so a killed run never sends a finished request again.
+    `on_batch` sees the running stats after each call.
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
@@ -229,18 +244,21 @@ def generate_cached(backend: GenerationBackend, cache: RequestCache, requests: l
     pjson = params_json(params)
     for start in range(0, len(pending), batch_size):
         batch = pending[start:start + batch_size]
-        gens = backend.generate([r.prompt for _, r in batch], params)
-        if len(gens) != len(batch):
-            raise RuntimeError(f"{backend!r} returned {len(gens)} generations for {len(batch)} prompts")
-        cache.put_many(CacheRow(key=k, model=backend.model_id, template=r.template_sha256, seed_hash=r.seed_hash,
-                                params=pjson, text=g.text, tokens_in=g.tokens_in, tokens_out=g.tokens_out)
-                       for (k, r), g in zip(batch, gens))
-        for (k, _), g in zip(batch, gens):
-            found[k] = g
-        stats.sent += len(batch)
+        answered: set[int] = set()
+        for group in _completed(backend, [r.prompt for _, r in batch], params):
+            fresh = [(i, g) for i, g in group if i not in answered]
+            answered.update(i for i, _ in fresh)
+            cache.put_many(CacheRow(key=batch[i][0], model=backend.model_id, template=batch[i][1].template_sha256,
+                                    seed_hash=batch[i][1].seed_hash, params=pjson, text=g.text,
+                                    tokens_in=g.tokens_in, tokens_out=g.tokens_out) for i, g in fresh)
+            for i, g in fresh:
+                found[batch[i][0]] = g
+            stats.sent += len(fresh)
+            stats.tokens_in += sum(g.tokens_in for _, g in fresh)
+            stats.tokens_out += sum(g.tokens_out for _, g in fresh)
+        if len(answered) != len(batch):
+            raise RuntimeError(f"{backend!r} answered {len(answered)} of {len(batch)} prompts")
         stats.batches += 1
-        stats.tokens_in += sum(g.tokens_in for g in gens)
-        stats.tokens_out += sum(g.tokens_out for g in gens)
         if on_batch is not None:
             stats.seconds = time.monotonic() - t0
             on_batch(stats)

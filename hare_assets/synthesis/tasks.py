@@ -591,6 +591,13 @@ def convert_autocot(record: Any) -> Converted:
     return out
 
 
+def record_from_document(text: str, meta: str, text_field: str) -> dict:
+    """A source record back from its raw_documents row: ingestion moved `text_field` out of the record
+    (JSON-encoding structured values such as chat turns) and kept the other fields in `meta`."""
+    record = {k: v for k, v in json.loads(meta).items() if k not in ("_file", "_line")}
+    return {**record, text_field: text}
+
+
 CONVERTERS: dict[str, Callable[[Any], Converted]] = {
     "dolly": convert_dolly,
     "openhermes": convert_openhermes,
