@@ -49,7 +49,7 @@ def build_definitions() -> dg.Definitions:
         assets=assets,
         sensors=[automation],
         jobs=[build_ablation_job()],
-        resources={"hare": HareResource(), "pipes_subprocess_client": dg.PipesSubprocessClient()},
+        resources={"hare": HareResource(), "training_pipes_client": dg.PipesSubprocessClient()},
     )
 
 

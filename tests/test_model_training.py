@@ -490,3 +490,16 @@ def test_mmlu_is_the_unweighted_mean_of_subjects():
                "n-shot": {"hare_mmlu_a": 5, "hare_mmlu_b": 5}}
     (row,) = v1_scores(results, spec)
     assert row["value"] == 0.5 and row["n_items"] == 400  # lm-eval's size-weighted group would say 0.75
+
+
+def test_launch_command_for_each_launcher():
+    from hare_assets.settings import Training
+    from hare_assets.training.assets import launch_command
+
+    config = Path("/h/checkpoints/stage1.run.json")
+    plain = launch_command(Training(runs={}), config)
+    assert plain == [sys.executable, "-m", "model_training.train", "--run-config", str(config)]
+    cluster = launch_command(Training(runs={}, launcher="deepspeed", deepspeed_num_gpus=8,
+                                      command_prefix=("srun", "--nodes=2")), config)
+    assert cluster == ["srun", "--nodes=2", "deepspeed", "--num_gpus", "8", "--module", "model_training.train",
+                       "--run-config", str(config)]

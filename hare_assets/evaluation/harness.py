@@ -12,6 +12,7 @@ it (lm-eval's `mmlu` group weights subjects by size). Pure code: no dagster.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 from .lm_eval_tasks import V1_TASKS, TaskSpec
@@ -49,16 +50,23 @@ def evaluate_checkpoint(checkpoint: Path, spec: TaskSpec, backend: str = "auto",
     from lm_eval.tasks import TaskManager
 
     model, device = resolve_backend(backend)
-    results = lm_eval.simple_evaluate(
-        model=model,
-        model_args=model_args(model, device, checkpoint, max_length),
-        tasks=spec.tasks,
-        task_manager=TaskManager(include_path=str(spec.folder), include_defaults=False),
-        device=device,
-        batch_size="auto" if model == "vllm" else batch_size,
-        limit=limit,
-        log_samples=False,
-    )
+    # lm-eval warns once per request when a context is cut to max_length: thousands of lines on a real run.
+    lm_eval_logger = logging.getLogger("lm_eval")
+    level = lm_eval_logger.level
+    lm_eval_logger.setLevel(logging.ERROR)
+    try:
+        results = lm_eval.simple_evaluate(
+            model=model,
+            model_args=model_args(model, device, checkpoint, max_length),
+            tasks=spec.tasks,
+            task_manager=TaskManager(include_path=str(spec.folder), include_defaults=False),
+            device=device,
+            batch_size="auto" if model == "vllm" else batch_size,
+            limit=limit,
+            log_samples=False,
+        )
+    finally:
+        lm_eval_logger.setLevel(level)
     results["hare_backend"] = model
     return results
 

@@ -11,7 +11,7 @@ import dagster as dg
 
 from ..meta import code_version
 from ..resources import HareResource
-from ..settings import Settings, TrainRun
+from ..settings import Settings, Training, TrainRun
 
 
 def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) -> dict:
@@ -42,13 +42,14 @@ def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) 
     }
 
 
-def launch_command(launcher: str, config_path: Path, num_gpus: int | None = None) -> list[str]:
+def launch_command(training: Training, config_path: Path) -> list[str]:
     """The training process: plain python (one process; CPU or one GPU) or the deepspeed launcher
-    (one rank per GPU on this node; for several nodes see docs/SCALING.md)."""
-    if launcher == "deepspeed":
-        gpus = ["--num_gpus", str(num_gpus)] if num_gpus else []
-        return ["deepspeed", *gpus, "--module", "model_training.train", "--run-config", str(config_path)]
-    return [sys.executable, "-m", "model_training.train", "--run-config", str(config_path)]
+    (one rank per GPU), after `command_prefix` (e.g. srun on a Slurm cluster: docs/SCALING.md)."""
+    args = ["--run-config", str(config_path)]
+    if training.launcher == "deepspeed":
+        gpus = ["--num_gpus", str(training.deepspeed_num_gpus)] if training.deepspeed_num_gpus else []
+        return [*training.command_prefix, "deepspeed", *gpus, "--module", "model_training.train", *args]
+    return [*training.command_prefix, sys.executable, "-m", "model_training.train", *args]
 
 
 def loss_curve_markdown(png: Path) -> str:
@@ -79,7 +80,7 @@ def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinitio
                      "and the shards' data version; its data version is the checkpoint's content hash."),
     )
     def checkpoints(context: dg.AssetExecutionContext, hare: HareResource,
-                    pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
+                    training_pipes_client: dg.PipesClient) -> dg.MaterializeResult:
         settings = hare.settings()
         run = context.partition_key
         cfg = run_config(settings, run, settings.training.runs[run], hare)
@@ -89,9 +90,10 @@ def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinitio
         out.mkdir(parents=True, exist_ok=True)
         config_path = out.parent / f"{run}.run.json"
         config_path.write_text(json.dumps(cfg, indent=2))
-        result = pipes_subprocess_client.run(
+        # PipesSubprocessClient by default; a PipesK8sClient (or any Pipes client taking `command`) on a cluster.
+        result = training_pipes_client.run(
             context=context,
-            command=launch_command(settings.training.launcher, config_path, settings.training.deepspeed_num_gpus),
+            command=launch_command(settings.training, config_path),
         ).get_materialize_result()
         curve = Path(result.metadata["loss_curve_png"].value)
         return dg.MaterializeResult(
