@@ -503,3 +503,21 @@ def test_launch_command_for_each_launcher():
                                       command_prefix=("srun", "--nodes=2")), config)
     assert cluster == ["srun", "--nodes=2", "deepspeed", "--num_gpus", "8", "--module", "model_training.train",
                        "--run-config", str(config)]
+
+
+def test_hub_benchmarks_use_lm_eval_builtin_tasks_with_v1_shots(tmp_path):
+    """hf:// benchmarks: wrappers around lm-eval's own tasks (its hub datasets), only the shots set."""
+    import yaml
+
+    from hare_assets.evaluation.lm_eval_tasks import write_tasks
+    from hare_assets.settings import Benchmark
+
+    benchmarks = [Benchmark(name="mmlu", uri="hf://cais/mmlu?config=all"), Benchmark(name="gsm8k", uri="hf://openai/gsm8k")]
+    spec = write_tasks(benchmarks, {"mmlu": 5, "gsm8k": 5}, tmp_path, gsm8k_max_new_tokens=256)
+    assert len(spec.benchmarks["mmlu"].tasks) == 57 and spec.benchmarks["mmlu"].source == "hub"
+    subject = yaml.safe_load((tmp_path / "hare_mmlu_abstract_algebra.yaml").read_text())
+    assert subject["include"].endswith("lm_eval/tasks/mmlu/default/mmlu_abstract_algebra.yaml")
+    assert (subject["num_fewshot"], subject["dataset_path"]) == (5, "cais/mmlu") and "dataset_name" not in subject
+    gsm8k = yaml.safe_load((tmp_path / "hare_gsm8k.yaml").read_text())
+    assert (gsm8k["dataset_path"], gsm8k["num_fewshot"], gsm8k["generation_kwargs"]["max_gen_toks"]) == ("openai/gsm8k", 5, 256)
+    assert "dataset_kwargs" not in gsm8k and "process_docs" not in gsm8k

@@ -225,8 +225,11 @@ def write_tasks(benchmarks, few_shot: dict[str, int], folder: Path, gsm8k_max_ne
             subjects = mmlu_subjects() if bench.name == "mmlu" else [None]
             for subject in subjects:
                 include = builtin_root / (f"mmlu/default/mmlu_{subject}.yaml" if subject else v1.builtin)
+                source = _hub_source(str(bench.uri))
+                if subject:  # each subject task names its own hub config
+                    source.pop("dataset_name", None)
                 config = {"include": str(include), "task": f"{TASK_PREFIX}{bench.name}" + (f"_{subject}" if subject else ""),
-                          "num_fewshot": shots, **_hub_source(str(bench.uri)), **extra}
+                          "num_fewshot": shots, **source, **extra}
                 config.pop("process_docs", None)  # hub docs go through lm-eval's own processing
                 entry.tasks.append(_write_yaml(folder, config))
             spec.benchmarks[bench.name] = entry
