@@ -80,7 +80,7 @@ def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinitio
                      "and the shards' data version; its data version is the checkpoint's content hash."),
     )
     def checkpoints(context: dg.AssetExecutionContext, hare: HareResource,
-                    training_pipes_client: dg.PipesClient) -> dg.MaterializeResult:
+                    training_pipes_client: dg.ResourceParam[dg.PipesClient]) -> dg.MaterializeResult:
         settings = hare.settings()
         run = context.partition_key
         cfg = run_config(settings, run, settings.training.runs[run], hare)
