@@ -1,5 +1,6 @@
--- Each run's scores (in %) beside the paper's Table 1 (Open LLM Leaderboard v1 protocol).
--- Until evaluation uses lm-eval's simple_evaluate, our rows come from the direct scorer (see README).
+-- Each run's scores (in %) beside the paper's Table 1 (Open LLM Leaderboard v1 protocol, lm-eval's
+-- simple_evaluate: ARC acc_norm 25-shot, HellaSwag acc_norm 10-shot, TruthfulQA mc2 0-shot, MMLU 5-shot
+-- mean over subjects, Winogrande acc 5-shot, GSM8K strict-match 5-shot). Average = mean of the six.
 WITH paper(model, average, mmlu, arc_challenge, truthfulqa, winogrande, hellaswag, gsm8k) AS (VALUES
     ('Phi1.5 1.3B', 47.69, 43.89, 52.9, 40.89, 72.22, 63.79, 12.43),
     ('Qwen1.5 1.8B', 46.55, 46.71, 37.88, 39.43, 60.3, 61.42, 33.59),

@@ -11,7 +11,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-                   "TOKENIZERS_PARALLELISM": "false"}
+                   "TOKENIZERS_PARALLELISM": "false",
+                   # lm-eval's per-request bars and datasets' "Generating split" bars (benchmark_scores)
+                   "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -79,14 +81,27 @@ def failure_messages(result) -> list[str]:
     return out
 
 
-def materialize(selection: str | None, partition: str | None, verbose: bool) -> int:
+def job_runs(defs, job: str, partition: str | None) -> list[tuple[list, str | None]]:
+    """(asset keys, partition key) per run of a job: the ablation job runs once per configured arm."""
+    from .settings import load_settings
+
+    try:
+        keys = sorted(defs.resolve_job_def(job).asset_layer.executable_asset_keys)
+    except Exception as e:  # Dagster raises its own error types for an unknown job
+        raise SystemExit(f"hare: no job {job!r} ({e})")
+    arms = load_settings().training.ablation_arms if job == "ablation" else ()
+    partitions = [partition] if partition else list(arms) or [None]
+    return [(keys, p) for p in partitions]
+
+
+def materialize(selection: str | None, partition: str | None, verbose: bool, job: str | None = None) -> int:
     prepare_environment()
     import dagster as dg
 
     from .definitions import build_definitions
 
     defs = build_definitions()  # from the current HARE_CONFIG
-    runs = plan_runs(defs, selection, partition)
+    runs = job_runs(defs, job, partition) if job else plan_runs(defs, selection, partition)
     assets = list(defs.assets or [])
     resources = defs.resources or {}
     instance = dg.DagsterInstance.get()
@@ -147,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--select", help="Dagster asset selection, e.g. 'raw_documents' or 'group:d1' or '+d1_documents'")
     m.add_argument("--partition", help="only this partition key of the partitioned assets")
     m.add_argument("--verbose", action="store_true", help="show Dagster's own step logs")
+    m.add_argument("--job", help="a job's assets instead of a selection: 'ablation' runs once per ablation arm")
     u = sub.add_parser("ui", help="start the Dagster web UI on this workspace")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
@@ -154,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--root", help="target folder (default: the config's sample_corpus.root)")
     args = parser.parse_args(argv)
     if args.command == "materialize":
-        return materialize(args.select, args.partition, args.verbose)
+        if args.job and args.select:
+            parser.error("give --job or --select, not both")
+        return materialize(args.select, args.partition, args.verbose, args.job)
     if args.command == "ui":
         return ui(args.host, args.port)
     return sample(args.root)

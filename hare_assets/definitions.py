@@ -15,7 +15,7 @@ from .sources.assets import build_raw_documents
 from .sql_models import sql_model_assets
 from .synthesis.assets import d2_documents, d3_samples
 from .topics.assets import synthesis_seeds, topic_clusters
-from .training.assets import build_checkpoints
+from .training.assets import build_ablation_job, build_checkpoints
 
 EXPENSIVE_GROUPS = ("training", "evaluation")
 
@@ -49,7 +49,8 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         sensors=[automation],
-        resources={"hare": HareResource(), "pipes_subprocess_client": dg.PipesSubprocessClient()},
+        jobs=[build_ablation_job()],
+        resources={"hare": HareResource(), "training_pipes_client": dg.PipesSubprocessClient()},
     )
 
 

@@ -206,31 +206,65 @@ class Mixture(_Strict):
 
 
 class TrainRun(_Strict):
-    preset: str = "tiny"
+    preset: str = "tiny"  # tiny, hare-0.25b, hare-1.1b (model_training.configs)
     init_from: str | None = None  # another run whose final checkpoint this one continues
-    max_steps: int = Field(20, gt=0)
+    # Length: exactly one of max_steps and target_tokens (tokens this run trains on; paper: 52e9, then 548e9 more).
+    max_steps: int | None = Field(None, gt=0)
+    target_tokens: float | None = Field(None, gt=0)
     micro_batch_size: int = Field(2, gt=0)
-    grad_accum_steps: int = Field(1, gt=0)
-    seq_len: int = Field(256, gt=1)
+    # Tokens per optimizer step (the paper: 2M); accumulation steps follow from it unless grad_accum_steps is given.
+    token_batch: int = Field(2_097_152, gt=0)
+    grad_accum_steps: int | None = Field(None, gt=0)
+    seq_len: int = Field(2048, gt=1)
     lr: float = Field(3e-4, gt=0)
-    warmup_steps: int = Field(2, ge=0)
-    save_every: int = Field(10, gt=0)
-    seed: int = 0
+    warmup_steps: int = Field(2000, ge=0)
+    save_every: int = Field(1000, gt=0)
+    seed: int = 0  # also the init seed: runs with the same preset and seed start from identical weights
+    peak_flops: float | None = Field(None, gt=0)  # per device, for MFU where the GPU is not a known one
+
+    @model_validator(mode="after")
+    def _one_length(self) -> "TrainRun":
+        if (self.max_steps is None) == (self.target_tokens is None):
+            raise ValueError("give exactly one of max_steps and target_tokens")
+        return self
 
 
 class Training(_Strict):
     launcher: Literal["python", "deepspeed"] = "python"
-    deepspeed_zero_stage: int = Field(1, ge=0, le=3)
+    deepspeed_zero_stage: int = Field(1, ge=0, le=2)  # 3 would shard the weights the HF checkpoint is written from
+    deepspeed_num_gpus: int | None = Field(None, gt=0)  # None: every GPU the launcher sees
+    command_prefix: tuple[str, ...] = ()  # put before the launcher, e.g. [srun, --nodes=2, --gpus-per-node=8]
     runs: dict[str, TrainRun]
+    # The data ablation (paper: 0.25B, D1 / D1+D2 / D1+D2+D3): same preset, seed and hyperparameters.
+    ablation_arms: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _arms_comparable(self) -> "Training":
+        missing = [a for a in self.ablation_arms if a not in self.runs]
+        if missing:
+            raise ValueError(f"ablation_arms: {missing} are not in training.runs")
+        configs = {a: self.runs[a].model_dump(exclude={"init_from"}) for a in self.ablation_arms}
+        first = next(iter(configs.values()), None)
+        for arm, cfg in configs.items():
+            diff = sorted(k for k in cfg if cfg[k] != first[k])
+            if diff:
+                raise ValueError(f"runs.{arm}: ablation arms must share preset, seed and hyperparameters; differs in {diff}")
+        return self
 
 
 class Evaluation(_Strict):
-    max_items_per_benchmark: int = Field(50, gt=0)
+    # Items scored per benchmark (lm-eval's `limit`, per MMLU subject); null scores everything (the protocol).
+    max_items_per_benchmark: int | None = Field(None, gt=0)
+    # Open LLM Leaderboard v1 shots; fewer where a local split has fewer examples.
     few_shot: dict[str, int] = Field(default_factory=lambda: {
         "arc_challenge": 25, "hellaswag": 10, "truthfulqa": 0, "mmlu": 5, "winogrande": 5, "gsm8k": 5})
-    gsm8k_max_new_tokens: int = Field(32, gt=0)
+    backend: Literal["auto", "hf", "vllm"] = "auto"  # auto: vllm where installed with a GPU, else hf
+    batch_size: int = Field(8, gt=0)
+    gsm8k_max_new_tokens: int = Field(256, gt=0)
     leakage_ngram: int = Field(5, gt=0)
     leakage_starts: int = Field(5, gt=0)
+    leakage_max_items: int | None = Field(None, gt=0)  # per benchmark and split; null: all
+    rephrase_max_new_tokens: int = Field(128, gt=0)  # for questions rephrased through synthesis.backend
 
 
 class Settings(_Strict):

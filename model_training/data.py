@@ -15,7 +15,8 @@ nanotron read the same shards. ``hare-packed-v1`` (the same rows in ``.bin`` fil
     for step, batch in enumerate(data.batches(batch_size=8, start_step=0, seed=0)):
         inputs, labels = batch[:, :-1], batch[:, 1:]
 
-``batches`` is an endless stream over epochs, each epoch a seeded permutation of all rows; batch
+``open_packed_shards`` is the only code that knows the file format; the order and the resumable
+position below work on the rows it returns. ``batches`` is an endless stream over epochs, each epoch a seeded permutation of all rows; batch
 ``k`` is a pure function of (seed, batch_size, k), so a resumed run asks for ``start_step=k`` and
 sees exactly the rows it would have seen.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,42 +35,54 @@ import torch
 FORMATS = ("hare-packed-v1", "hare-packed-v2")
 
 
-def read_manifest(directory: str | os.PathLike) -> dict:
-    path = Path(directory) / "manifest.json"
+@dataclass(frozen=True)
+class ShardRows:
+    """What the loader needs from a shard folder, whatever the file format: rows of seq_len + 1 tokens."""
+
+    seq_len: int
+    shards: list[np.ndarray]  # each (rows, seq_len + 1), memory-mapped
+    manifest: dict
+
+
+def open_packed_shards(directory: str | os.PathLike) -> ShardRows:
+    """The file-format parsing, in one place: the ``hare-packed-v1`` manifest and its memory-mapped shards."""
+    directory = Path(directory)
+    path = directory / "manifest.json"
     manifest = json.loads(path.read_text())
     if manifest.get("format") not in FORMATS:
         raise ValueError(f"{path}: format {manifest.get('format')!r}, expected one of {FORMATS}")
     for key in ("seq_len", "dtype", "shards"):
         if key not in manifest:
             raise ValueError(f"{path}: missing key {key!r}")
-    if np.dtype(manifest["dtype"]).kind != "u":
+    dtype = np.dtype(manifest["dtype"])
+    if dtype.kind != "u":
         raise ValueError(f"{path}: dtype {manifest['dtype']!r} is not an unsigned integer type")
-    return manifest
-
-
-def _open_shard(path: Path, sequences: int, row_len: int, dtype: np.dtype) -> np.memmap:
-    expected = sequences * row_len * dtype.itemsize
-    actual = path.stat().st_size
-    if actual != expected:
-        raise ValueError(f"{path}: {actual} bytes, manifest implies {sequences} x {row_len} tokens = {expected}")
-    return np.memmap(path, dtype=dtype, mode="r", shape=(sequences, row_len))
+    row_len = int(manifest["seq_len"]) + 1
+    shards = []
+    for shard in manifest["shards"]:
+        sequences = int(shard["sequences"])
+        if sequences == 0:  # memmap cannot map 0 bytes
+            continue
+        file = directory / shard["file"]
+        expected, actual = sequences * row_len * dtype.itemsize, file.stat().st_size
+        if actual != expected:
+            raise ValueError(f"{file}: {actual} bytes, manifest implies {sequences} x {row_len} tokens = {expected}")
+        shards.append(np.memmap(file, dtype=dtype, mode="r", shape=(sequences, row_len)))
+    return ShardRows(row_len - 1, shards, manifest)
 
 
 class PackedSequences:
-    """Rows of ``seq_len + 1`` token ids across all shards of one directory."""
+    """Rows of ``seq_len + 1`` token ids across all shards of one directory, in a seeded, resumable order."""
 
     def __init__(self, directory: str | os.PathLike, seq_len: int | None = None):
         self.directory = Path(directory)
-        self.manifest = read_manifest(self.directory)
-        self.stored_seq_len = int(self.manifest["seq_len"])
+        opened = open_packed_shards(self.directory)
+        self.manifest = opened.manifest
+        self.stored_seq_len = opened.seq_len
         self.seq_len = self.stored_seq_len if seq_len is None else int(seq_len)
         if not 0 < self.seq_len <= self.stored_seq_len:
             raise ValueError(f"seq_len {self.seq_len} must be in 1..{self.stored_seq_len} (the shards' length)")
-        dtype = np.dtype(self.manifest["dtype"])
-        shards = [s for s in self.manifest["shards"] if s["sequences"] > 0]  # memmap cannot map 0 bytes
-        self._shards = [
-            _open_shard(self.directory / s["file"], int(s["sequences"]), self.stored_seq_len + 1, dtype) for s in shards
-        ]
+        self._shards = opened.shards
         self._starts = np.cumsum([0] + [len(s) for s in self._shards])
         if len(self) == 0:
             raise ValueError(f"{self.directory}: no sequences")

@@ -11,8 +11,9 @@ run.json (defaults in ``RunConfig``)::
      "seed": 0, "init_from": null, "save_every": 1000, "device": "auto", "dtype": "auto",
      "attn_implementation": "auto", "deepspeed": null}
 
-- ``token_batch`` (tokens per optimizer step) derives ``grad_accum_steps``: give one or neither
-  (one micro-batch per step). ``target_tokens`` derives ``max_steps``: give exactly one.
+- ``token_batch`` (tokens per optimizer step, default 2M as in the paper) derives
+  ``grad_accum_steps`` = token_batch / (micro_batch_size x ranks x seq_len), at least 1; an explicit
+  ``grad_accum_steps`` wins. ``target_tokens`` derives ``max_steps``: give exactly one.
 - ``init_from``: an HF checkpoint directory (stage 1's ``final/``) to start stage 2 from, with a
   fresh optimizer and schedule.
 - Resumable: when ``output_dir`` holds a ``checkpoint-<step>/``, the run continues from the newest
@@ -78,8 +79,8 @@ class RunConfig:
     output_dir: str
     seq_len: int | None = None  # default: the shards' sequence length
     micro_batch_size: int = 8
-    grad_accum_steps: int | None = None
-    token_batch: int | None = None
+    grad_accum_steps: int | None = None  # given: wins over token_batch
+    token_batch: int = 2_097_152  # the paper's 2M tokens per optimizer step
     max_steps: int | None = None
     target_tokens: float | None = None
     lr: float = 3e-4
@@ -142,13 +143,11 @@ def make_plan(cfg: RunConfig, seq_len: int, world_size: int) -> Plan:
     preset = get_preset(cfg.preset)
     if seq_len > preset.max_seq_len:
         raise ValueError(f"seq_len {seq_len} exceeds {cfg.preset}'s max_seq_len {preset.max_seq_len}")
-    if cfg.grad_accum_steps is not None and cfg.token_batch is not None:
-        raise ValueError("give grad_accum_steps or token_batch, not both")
     rows_per_micro_step = cfg.micro_batch_size * world_size
-    if cfg.token_batch is not None:
-        grad_accum = max(1, round(cfg.token_batch / (rows_per_micro_step * seq_len)))
+    if cfg.grad_accum_steps is not None:
+        grad_accum = cfg.grad_accum_steps
     else:
-        grad_accum = cfg.grad_accum_steps or 1
+        grad_accum = max(1, round(cfg.token_batch / (rows_per_micro_step * seq_len)))
     if (cfg.max_steps is None) == (cfg.target_tokens is None):
         raise ValueError("give exactly one of max_steps and target_tokens")
     max_steps = cfg.max_steps
@@ -366,6 +365,15 @@ def directory_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(model: torch.nn.Module) -> str:
+    """Content hash of the weights (names and bytes, in state-dict order)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def write_hf_checkpoint(directory: Path, model: torch.nn.Module, state: dict) -> None:
     model.save_pretrained(directory)
     save_tokenizer(directory)
@@ -473,6 +481,7 @@ def new_state(cfg: RunConfig, plan: Plan, data: PackedSequences) -> dict:
         "data_seed": cfg.seed,
         "shards_manifest_sha256": file_sha256(data.directory / "manifest.json"),
         "init_from": cfg.init_from,
+        "init_weights_sha256": None,  # set when the run starts: equal across runs that start identically
     }
 
 
@@ -501,6 +510,12 @@ def summarize(output_dir: Path, final_dir: Path, state: dict, rows: list[dict], 
         "checkpoint_path": str(final_dir),
         "checkpoint_sha256": directory_sha256(final_dir),
         "shards_manifest_sha256": state["shards_manifest_sha256"],
+        "init_weights_sha256": state.get("init_weights_sha256"),
+        "init_from": state.get("init_from"),
+        "seq_len": plan.seq_len,
+        "tokens_per_step": plan.tokens_per_step,
+        "grad_accum_steps": plan.grad_accum_steps,
+        "world_size": plan.world_size,
         "metrics_path": str(output_dir / METRICS_FILE),
         "loss_curve_png": str(curve),
     }
@@ -534,6 +549,8 @@ def train(cfg: RunConfig, log: Callable[[str], None] = log_to_stderr) -> dict:
         state = {**saved, "max_steps": plan.max_steps}
     torch.manual_seed(cfg.seed)
     model = build_model(plan.preset, resume_from or cfg.init_from, runtime.attn_implementation).to(runtime.device)
+    if resume_from is None:
+        state["init_weights_sha256"] = weights_sha256(model)
     backend = (DeepSpeedBackend if runtime.use_deepspeed else TorchBackend)(model, cfg, plan, runtime)
     if resume_from is not None:
         backend.load_state(resume_from)

@@ -155,6 +155,38 @@ def test_mix_shards_checkpoints_scores(run, wh):
     assert leak[0] >= 6 and leak[1] == 6
 
 
+def test_training_evaluation_and_ablation(run, wh):
+    home, _ = run
+    # The tiny preset learns from the sample's stage1 shards (trained through Pipes).
+    losses = [json.loads(line)["loss"] for line in (home / "checkpoints" / "stage1" / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 20 and sum(losses[-3:]) / 3 < losses[0] - 0.5
+    metrics = dict(q(wh, "select benchmark, metric from benchmark_scores where run = 'stage1'"))
+    assert metrics == {"mmlu": "acc", "arc_challenge": "acc_norm", "truthfulqa": "mc2", "winogrande": "acc",
+                       "hellaswag": "acc_norm", "gsm8k": "exact_match_strict"}
+    assert (home / "evaluation" / "stage1" / "lm_eval_results.json").is_file()
+    assert q(wh, "select distinct backend, data from benchmark_scores") == [("hf", "local")]
+    # Leakage: gsm8k rephrased through the synthesis backend, once for all five runs (request cache).
+    by = dict(q(wh, "select benchmark, any_value(rephrased_by) from leakage_scores group by 1"))
+    assert by["gsm8k"].startswith("transformers:") and by["arc_challenge"] == "file"
+    assert q(wh, "select min(delta_pct - 100 * delta), max(delta_pct - 100 * delta) from leakage_scores")[0] == (0.0, 0.0)
+    from hare_assets.evaluation.rephrase import TEMPLATE_SHA256
+    gsm8k_items = q(wh, "select max(n_original) from leakage_scores where benchmark = 'gsm8k'")[0][0]
+    assert q(wh, f"select count(*) from request_cache where template = '{TEMPLATE_SHA256}'")[0][0] == gsm8k_items
+    arms = q(wh, "select run, count(*) from ablation_scores group by 1 order by 1")
+    assert arms == [("abl_d1", 7), ("abl_d1_d2", 7), ("abl_d1_d2_d3", 7)]
+    assert q(wh, "select count(*) from ablation_scores where run = 'abl_d1' and gain_over_d1 <> 0")[0][0] == 0
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        inits = set()
+        for arm in ("abl_d1", "abl_d1_d2", "abl_d1_d2_d3"):
+            mat = instance.fetch_materializations(dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("checkpoints"), asset_partitions=[arm]), limit=1).records[0].asset_materialization
+            inits.add(mat.metadata["init_weights_sha256"].value)
+            assert mat.metadata["tokens_seen"].value == 10 * 4 * 256 and mat.metadata["tokens_per_s"].value > 0
+            assert "data:image/png;base64," in mat.metadata["loss_curve"].value
+            assert mat.metadata["dagster_run"].value
+        assert len(inits) == 1  # identical init across the arms
+
+
 def test_checkpoint_lineage_to_its_shards(run):
     home, _ = run
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:

@@ -9,8 +9,10 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, MistralForCausalLM
 
 from model_training.configs import PRESETS, flops_per_token
 from model_training.data import PackedSequences
-from model_training.evaluate import (
-    continuation_logliks,
-    extract_number,
-    greedy_exact_match,
-    load_checkpoint,
-    multiple_choice_accuracy,
-    ngram_accuracy,
-)
+from model_training.evaluate import leakage_delta, load_checkpoint, ngram_accuracy, ngram_accuracy_tokens
 from model_training.tokenizer import mistral_v1_tokenizer, sentencepiece_model_path
 from model_training.train import (
     RunConfig,
@@ -166,9 +161,14 @@ def test_loader_rejects_bad_shards(tmp_path):
 
 def test_plan_derives_accumulation_and_steps():
     base = {"preset": "hare-1.1b", "shards_dir": "-", "output_dir": "-"}
-    plan = make_plan(RunConfig.from_dict({**base, "micro_batch_size": 8, "token_batch": 2 * 2**20, "target_tokens": 52e9}), 2048, 16)
+    # The default token batch is the paper's 2M tokens: 16 GPUs x 8 rows x 2048 tokens x 8 accumulation steps.
+    plan = make_plan(RunConfig.from_dict({**base, "micro_batch_size": 8, "target_tokens": 52e9}), 2048, 16)
     assert plan.grad_accum_steps == 8 and plan.tokens_per_step == 2 * 2**20
     assert plan.max_steps == 24796  # ceil(52e9 / 2 Mi tokens)
+    one_gpu = make_plan(RunConfig.from_dict({**base, "micro_batch_size": 8, "max_steps": 1}), 2048, 1)
+    assert one_gpu.grad_accum_steps == 128 and one_gpu.tokens_per_step == 2 * 2**20
+    explicit = make_plan(RunConfig.from_dict({**base, "micro_batch_size": 8, "grad_accum_steps": 3, "max_steps": 1}), 2048, 1)
+    assert explicit.grad_accum_steps == 3  # an explicit accumulation wins over the token batch
     with pytest.raises(ValueError):
         make_plan(RunConfig.from_dict({**base, "max_steps": 1, "target_tokens": 1}), 2048, 1)
     with pytest.raises(ValueError):
@@ -211,7 +211,7 @@ def memorised(tmp_path_factory):
     rows = np.stack([np.roll(stream, -int(rng.integers(len(cycle))))[: seq_len + 1] for _ in range(64)])
     shards = write_shards(root / "shards", rows, [40, 24])
     cfg = RunConfig(
-        preset="tiny", shards_dir=str(shards), output_dir=str(root / "run"), micro_batch_size=8,
+        preset="tiny", shards_dir=str(shards), output_dir=str(root / "run"), micro_batch_size=8, grad_accum_steps=1,
         max_steps=60, lr=1e-2, warmup_steps=2, save_every=30, log_every=30,
     )
     return train(cfg), root / "run"
@@ -246,23 +246,46 @@ def run_config(shards: Path, output_dir: Path, **overrides) -> RunConfig:
     return RunConfig(**{**values, **overrides})
 
 
-def test_interrupted_run_resumes_bit_for_bit(tmp_path):
-    shards = write_shards(tmp_path / "shards", random_rows(20, 32), [20])
+def train_command(config_path: Path) -> list[str]:
+    return [sys.executable, "-m", "model_training.train", "--run-config", str(config_path)]
+
+
+def test_killed_training_process_resumes_at_the_same_step_and_data_position(tmp_path):
+    """SIGKILL the real training process mid-run; a new process continues from the last checkpoint
+    with the same step, row position, weights and schedule as a run that was never interrupted."""
+    shards = write_shards(tmp_path / "shards", random_rows(24, 32), [14, 10])
+    train(run_config(shards, tmp_path / "reference", max_steps=12, micro_batch_size=2))
+    reference = read_metrics(tmp_path / "reference")
+
     output_dir = tmp_path / "run"
-    cfg = run_config(shards, output_dir, max_steps=10)
-    train(cfg)
-    uninterrupted = read_metrics(output_dir)
-    # A kill after step 6: everything later never happened (metrics keep the extra rows, as a real kill would).
-    for name in ("checkpoint-9", "checkpoint-10", "final"):
-        shutil.rmtree(output_dir / name)
-    summary = train(cfg)
+    config_path = tmp_path / "run.json"
+    config_path.write_text(json.dumps(dataclasses.asdict(run_config(shards, output_dir, max_steps=12, micro_batch_size=2))))
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = subprocess.Popen(train_command(config_path), cwd=REPO, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not (output_dir / "checkpoint-3" / "trainer_state.json").exists():
+            assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-2000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and not (output_dir / "final").exists()
+    last = max(int(p.name.split("-")[1]) for p in output_dir.glob("checkpoint-*"))
+    assert last < 12
+
+    done = subprocess.run(train_command(config_path), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows_per_step = 2 * 2
+    assert f"resumed from {output_dir / f'checkpoint-{last}'} at step {last}, row {last * rows_per_step}" in done.stderr
     resumed = read_metrics(output_dir)
-    assert [r["step"] for r in resumed] == list(range(1, 11))
-    assert resumed[:6] == uninterrupted[:6]  # kept as written (same wall times): steps 1-6 did not rerun
-    for before, after in zip(uninterrupted, resumed):
-        assert after["loss"] == pytest.approx(before["loss"], rel=1e-6, abs=1e-6)
+    assert [r["step"] for r in resumed] == list(range(1, 13))  # steps after the checkpoint rerun once, not twice
+    for before, after in zip(reference, resumed):
+        assert after["loss"] == pytest.approx(before["loss"], rel=1e-5, abs=1e-6), after["step"]
         assert after["lr"] == pytest.approx(before["lr"])
-    assert summary["tokens_seen"] == 10 * 8 * 32
+    state = json.loads((output_dir / "final" / "trainer_state.json").read_text())
+    assert (state["step"], state["rows_seen"], state["tokens_seen"]) == (12, 12 * rows_per_step, 12 * rows_per_step * 32)
+    reference_state = json.loads((tmp_path / "reference" / "final" / "trainer_state.json").read_text())
+    assert state["init_weights_sha256"] == reference_state["init_weights_sha256"]  # same seed, same init
 
 
 def test_finished_run_extends_from_its_last_checkpoint(tmp_path):
@@ -321,48 +344,6 @@ def memorised_model(memorised):
     return load_checkpoint(summary["checkpoint_path"])
 
 
-def sentence_items() -> list[dict]:
-    """Next-word items on the memorised sentence, gold first among four choices (chance 0.25)."""
-    prefix, sentence = MEMORISED.split("\n\n")[0] + "\n\n", MEMORISED.split("\n\n")[1]
-    words, distractors = sentence.split(), ["cat", "blue", "house", "seven", "green"]
-    return [
-        {"context": prefix + " ".join(words[:i]), "choices": [f" {words[i]}"] + [f" {w}" for w in distractors if w != words[i]][:3], "gold": 0}
-        for i in range(1, len(words))
-    ]
-
-
-def test_multiple_choice_accuracy_beats_chance_on_memorised_text(memorised_model):
-    model, tokenizer = memorised_model
-    items = sentence_items()
-    scores = multiple_choice_accuracy(model, tokenizer, items)
-    assert scores["n"] == len(items) and 0 <= scores["acc_norm"] <= 1
-    assert scores["acc"] >= 0.75
-    shuffled = [{**item, "gold": 1} for item in items]  # the memorised word is now a wrong answer
-    assert multiple_choice_accuracy(model, tokenizer, shuffled, few_shot=items[:1])["acc"] <= 0.25
-
-
-def test_batched_logliks_equal_one_at_a_time(memorised_model):
-    model, tokenizer = memorised_model
-    requests = [([1, *tokenizer(t, add_special_tokens=False).input_ids], [28705, 28781]) for t in ("a", "b c d e f", "Answer: A cat has")]
-    batched = continuation_logliks(model, requests, batch_size=8)
-    single = [continuation_logliks(model, [r], batch_size=1)[0] for r in requests]
-    assert batched == pytest.approx(single, abs=1e-4)
-
-
-def test_greedy_exact_match(memorised_model):
-    model, tokenizer = memorised_model
-    question = "How many legs does a cat have?"
-    right = greedy_exact_match(model, tokenizer, [{"question": question, "answer": "Four.\n#### 4"}], max_new_tokens=16)
-    wrong = greedy_exact_match(model, tokenizer, [{"question": question, "answer": "#### 5"}], max_new_tokens=16)
-    assert (right["exact_match"], right["predictions"], wrong["exact_match"]) == (1.0, ["4"], 0.0)
-
-
-def test_extract_number():
-    assert extract_number("so 3 + 4 = 7 #### 1,234") == "1234"
-    assert extract_number("The answer is 12.5 dollars, or -3") == "-3"
-    assert extract_number("no number") is None
-
-
 def test_ngram_accuracy_higher_on_memorised_text(memorised_model):
     model, tokenizer = memorised_model
     rng = np.random.default_rng(1)
@@ -373,3 +354,170 @@ def test_ngram_accuracy_higher_on_memorised_text(memorised_model):
     assert seen["skipped"] == 1 and seen["per_text"][1] is None and seen["pairs"] == 5
     assert unseen["pairs"] == 20 and all(0 <= v <= 1 for v in unseen["per_text"])
     assert seen["accuracy"] >= 0.6 > unseen["accuracy"]
+
+
+def bigram_model(successor: dict[int, int]) -> MistralForCausalLM:
+    """A tiny Mistral whose greedy next token is successor[last token]: attention and MLP outputs are
+    zeroed, so logits depend only on the last token's embedding, and lm_head maps it to its successor."""
+    torch.manual_seed(0)
+    model = MistralForCausalLM(PRESETS["tiny"].to_mistral_config()).eval()
+    hidden = model.config.hidden_size
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embed = torch.nn.functional.normalize(torch.randn_like(model.model.embed_tokens.weight), dim=-1) * hidden**0.5
+        model.model.embed_tokens.weight.copy_(embed)
+        head = torch.nn.functional.normalize(torch.randn_like(model.lm_head.weight), dim=-1)
+        for token, nxt in successor.items():
+            head[nxt] = embed[token]  # logit hidden for the successor vs at most ~3 sqrt(hidden) for others
+        model.lm_head.weight.copy_(head)
+    return model
+
+
+def test_ngram_accuracy_on_a_hand_checked_example():
+    """Sample A: 20 tokens, the model's chain broken after position 9; starts linspace(2, 15, 5) =
+    2, 5, 8, 11, 15; the 5-gram at s needs the links into s..s+4, so only s = 8 misses: 4/5.
+    Sample B: 12 tokens, broken after position 3; starts 2, 3, 4, 5, 7; s = 2, 3, 4 miss: 2/5.
+    Sample C: 6 tokens, no room for a 5-gram after a prefix (6 - 5 - 1 = 0): skipped.
+    Mean over the scored samples: (0.8 + 0.4) / 2 = 0.6."""
+    sample_a, sample_b, sample_c = list(range(1000, 1020)), list(range(1100, 1112)), list(range(1200, 1206))
+    successor = {}
+    for sample in (sample_a, sample_b, sample_c):
+        successor.update(zip(sample[:-1], sample[1:]))
+    successor[sample_a[9]] = 1500
+    successor[sample_b[3]] = 1600
+    model = bigram_model(successor)
+    result = ngram_accuracy_tokens(model, [sample_a, sample_b, sample_c], bos_id=1, eos_id=2, n=5, starts=5)
+    assert result["per_text"] == [0.8, 0.4, None]
+    assert (result["accuracy"], result["pairs"], result["skipped"]) == (pytest.approx(0.6), 10, 1)
+    intact = bigram_model({**successor, sample_a[9]: sample_a[10], sample_b[3]: sample_b[4]})
+    assert ngram_accuracy_tokens(intact, [sample_a, sample_b], bos_id=1, eos_id=2)["accuracy"] == 1.0
+
+
+REPHRASED_MEMORISED = (
+    "Question: A cat, how many legs does it have?\nAnswer: It has 4 legs, the cat. #### 4\n\n"
+    "Near the old river bank, the lazy dog is jumped over by the quick brown fox.\n\n"
+)
+
+
+def test_leakage_delta_sign_follows_table_6(memorised_model):
+    """Table 6: delta = D - D'. Positive (GSM8K +7.63) when the original wording is reproduced better,
+    as for text the model was trained on; negative (ARC -0.52) when the rephrased set does better."""
+    model, tokenizer = memorised_model
+    leaked = leakage_delta(model, tokenizer, [MEMORISED], [REPHRASED_MEMORISED])
+    assert leaked["original"] > leaked["rephrased"]
+    assert leaked["delta"] == pytest.approx(leaked["original"] - leaked["rephrased"]) and leaked["delta"] > 0.3
+    reverse = leakage_delta(model, tokenizer, [REPHRASED_MEMORISED], [MEMORISED])
+    assert reverse["delta"] == pytest.approx(-leaked["delta"])
+    assert leakage_delta(model, tokenizer, ["too short"], [MEMORISED]) is None
+
+
+# --- lm-eval on the checkpoints ----------------------------------------------------------------
+
+
+def arc_release_row(item_id: str, question: str, options: list[str], answer: int) -> dict:
+    labels = "ABCD"[: len(options)]
+    return {"id": item_id, "question": {"stem": question, "choices": [{"text": t, "label": l} for t, l in zip(options, labels)]},
+            "answerKey": labels[answer]}
+
+
+@pytest.fixture()
+def offline_hf(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_checkpoint_loads_in_lm_eval_and_scores_local_task(memorised, tmp_path, offline_hf):
+    """The trained checkpoint through lm-eval's own hf model and its arc_challenge task on a local file:
+    the memorised answer wins (gold is not the first option)."""
+    from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
+    from hare_assets.evaluation.lm_eval_tasks import write_tasks
+    from hare_assets.settings import Benchmark
+
+    summary, _ = memorised
+    arc = tmp_path / "arc"
+    arc.mkdir()
+    (arc / "ARC-Challenge-Test.jsonl").write_text(json.dumps(arc_release_row(
+        "cat", "How many legs does a cat have?",
+        ["A dog has 9 eyes.", "The sky is made of jam.", "A cat has 4 legs.", "Three birds sing at noon."], 2)) + "\n")
+    spec = write_tasks([Benchmark(name="arc_challenge", uri=str(arc))], {"arc_challenge": 25}, tmp_path / "tasks", 16)
+    config = (tmp_path / "tasks" / "hare_arc_challenge.yaml").read_text()
+    assert "include: " in config and "lm_eval/tasks/arc/arc_challenge.yaml" in config and "dataset_path: json" in config
+    results = evaluate_checkpoint(Path(summary["checkpoint_path"]), spec, backend="hf", batch_size=4, max_length=64)
+    assert results["results"]["hare_arc_challenge"]["acc,none"] == 1.0
+    (row,) = v1_scores(results, spec)
+    assert row["benchmark"] == "arc_challenge" and row["metric"] == "acc_norm" and row["value"] == 1.0
+    assert (row["n_items"], row["few_shot"], row["data"], row["backend"]) == (1, 0, "local", "hf")  # no other item to show
+
+
+def test_sample_benchmarks_score_through_lm_eval_v1_tasks(memorised, tmp_path, offline_hf):
+    """All six sample fixtures as local lm-eval tasks: v1 metric per benchmark, shots capped by what a
+    split holds (the scored item never appears in its own context), MMLU one task per subject."""
+    from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
+    from hare_assets.evaluation.lm_eval_tasks import write_tasks
+    from hare_assets.sample.fixtures import write_fixtures
+    from hare_assets.settings import BENCHMARK_NAMES, Benchmark
+
+    summary, _ = memorised
+    write_fixtures(tmp_path)
+    benchmarks = [Benchmark(name=n, uri=str(tmp_path / "benchmarks" / n)) for n in BENCHMARK_NAMES]
+    few_shot = {"arc_challenge": 25, "hellaswag": 10, "truthfulqa": 0, "mmlu": 5, "winogrande": 5, "gsm8k": 5}
+    spec = write_tasks(benchmarks, few_shot, tmp_path / "tasks", gsm8k_max_new_tokens=8)
+    assert spec.benchmarks["mmlu"].tasks == ["hare_mmlu_astronomy", "hare_mmlu_high_school_biology"]
+    results = evaluate_checkpoint(Path(summary["checkpoint_path"]), spec, backend="hf", limit=2, batch_size=8, max_length=64)
+    rows = {r["benchmark"]: r for r in v1_scores(results, spec)}
+    assert {b: r["metric"] for b, r in rows.items()} == {
+        "mmlu": "acc", "arc_challenge": "acc_norm", "truthfulqa": "mc2", "winogrande": "acc",
+        "hellaswag": "acc_norm", "gsm8k": "exact_match_strict"}
+    assert all(0.0 <= r["value"] <= 1.0 for r in rows.values())
+    assert {b: r["n_items"] for b, r in rows.items()} == {"mmlu": 4, "arc_challenge": 2, "truthfulqa": 2,
+                                                          "winogrande": 2, "hellaswag": 2, "gsm8k": 2}
+    # 8 items in one split: at most 7 shots besides the scored one; MMLU's 5 come from its dev split.
+    assert {b: r["few_shot"] for b, r in rows.items()} == {"mmlu": 5, "arc_challenge": 7, "truthfulqa": 0,
+                                                           "winogrande": 5, "hellaswag": 7, "gsm8k": 5}
+    assert rows["mmlu"]["value"] == pytest.approx(sum(
+        results["results"][t]["acc,none"] for t in spec.benchmarks["mmlu"].tasks) / 2)
+
+
+def test_mmlu_is_the_unweighted_mean_of_subjects():
+    from hare_assets.evaluation.harness import v1_scores
+    from hare_assets.evaluation.lm_eval_tasks import BenchmarkTasks, TaskSpec
+
+    spec = TaskSpec(Path("."), {"mmlu": BenchmarkTasks("mmlu", "acc,none", "local", "test", ["hare_mmlu_a", "hare_mmlu_b"])})
+    results = {"results": {"hare_mmlu_a": {"acc,none": 1.0}, "hare_mmlu_b": {"acc,none": 0.0}},
+               "n-samples": {"hare_mmlu_a": {"effective": 300}, "hare_mmlu_b": {"effective": 100}},
+               "n-shot": {"hare_mmlu_a": 5, "hare_mmlu_b": 5}}
+    (row,) = v1_scores(results, spec)
+    assert row["value"] == 0.5 and row["n_items"] == 400  # lm-eval's size-weighted group would say 0.75
+
+
+def test_launch_command_for_each_launcher():
+    from hare_assets.settings import Training
+    from hare_assets.training.assets import launch_command
+
+    config = Path("/h/checkpoints/stage1.run.json")
+    plain = launch_command(Training(runs={}), config)
+    assert plain == [sys.executable, "-m", "model_training.train", "--run-config", str(config)]
+    cluster = launch_command(Training(runs={}, launcher="deepspeed", deepspeed_num_gpus=8,
+                                      command_prefix=("srun", "--nodes=2")), config)
+    assert cluster == ["srun", "--nodes=2", "deepspeed", "--num_gpus", "8", "--module", "model_training.train",
+                       "--run-config", str(config)]
+
+
+def test_hub_benchmarks_use_lm_eval_builtin_tasks_with_v1_shots(tmp_path):
+    """hf:// benchmarks: wrappers around lm-eval's own tasks (its hub datasets), only the shots set."""
+    import yaml
+
+    from hare_assets.evaluation.lm_eval_tasks import write_tasks
+    from hare_assets.settings import Benchmark
+
+    benchmarks = [Benchmark(name="mmlu", uri="hf://cais/mmlu?config=all"), Benchmark(name="gsm8k", uri="hf://openai/gsm8k")]
+    spec = write_tasks(benchmarks, {"mmlu": 5, "gsm8k": 5}, tmp_path, gsm8k_max_new_tokens=256)
+    assert len(spec.benchmarks["mmlu"].tasks) == 57 and spec.benchmarks["mmlu"].source == "hub"
+    subject = yaml.safe_load((tmp_path / "hare_mmlu_abstract_algebra.yaml").read_text())
+    assert subject["include"].endswith("lm_eval/tasks/mmlu/default/mmlu_abstract_algebra.yaml")
+    assert (subject["num_fewshot"], subject["dataset_path"]) == (5, "cais/mmlu") and "dataset_name" not in subject
+    gsm8k = yaml.safe_load((tmp_path / "hare_gsm8k.yaml").read_text())
+    assert (gsm8k["dataset_path"], gsm8k["num_fewshot"], gsm8k["generation_kwargs"]["max_gen_toks"]) == ("openai/gsm8k", 5, 256)
+    assert "dataset_kwargs" not in gsm8k and "process_docs" not in gsm8k

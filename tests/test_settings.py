@@ -80,3 +80,31 @@ def test_missing_file_and_bad_yaml(tmp_path):
     p.write_text("sources: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         parse_settings(p)
+
+
+def test_paper_scale_training_block_in_scaling_doc_validates(tmp_path, hare_home):
+    """docs/SCALING.md's paper config (1.1B stages, 0.25B ablation arms) is a valid config section."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "SCALING.md").read_text()
+    block = yaml.safe_load(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))
+    raw = default_raw()
+    raw["mixture"].update(block["mixture"])
+    raw["training"] = block["training"]
+    raw["evaluation"].update(block["evaluation"])
+    s = parse_settings(write(tmp_path, raw))
+    assert s.training.runs["stage1"].preset == "hare-1.1b" and s.training.runs["stage1"].target_tokens == 52e9
+    assert s.training.runs["stage2"].init_from == "stage1" and s.training.runs["stage1"].token_batch == 2 * 2**20
+    assert {s.training.runs[a].preset for a in s.training.ablation_arms} == {"hare-0.25b"}
+    assert s.evaluation.max_items_per_benchmark is None
+
+
+def test_ablation_arms_must_share_hyperparameters(tmp_path, hare_home):
+    raw = default_raw()
+    raw["training"]["runs"]["abl_d1_d2"]["lr"] = 0.01
+    with pytest.raises(ConfigError, match=r"runs.abl_d1_d2: ablation arms must share .* differs in \['lr'\]"):
+        parse_settings(write(tmp_path, raw))
+    raw = default_raw()
+    raw["training"]["runs"]["stage1"].pop("max_steps")
+    with pytest.raises(ConfigError, match="training.runs.stage1: .*exactly one of max_steps and target_tokens"):
+        parse_settings(write(tmp_path, raw))

@@ -1,6 +1,7 @@
 """checkpoints: model_training launched through Dagster Pipes, one partition per run."""
 
 
+import base64
 import json
 import shutil
 import sys
@@ -10,7 +11,7 @@ import dagster as dg
 
 from ..meta import code_version
 from ..resources import HareResource
-from ..settings import Settings, TrainRun
+from ..settings import Settings, Training, TrainRun
 
 
 def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) -> dict:
@@ -27,21 +28,34 @@ def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) 
         "init_from": str(init_from) if init_from else None,
         "seq_len": cfg.seq_len,
         "micro_batch_size": cfg.micro_batch_size,
+        "token_batch": cfg.token_batch,
         "grad_accum_steps": cfg.grad_accum_steps,
         "max_steps": cfg.max_steps,
+        "target_tokens": cfg.target_tokens,
         "lr": cfg.lr,
         "warmup_steps": cfg.warmup_steps,
         "save_every": cfg.save_every,
         "seed": cfg.seed,
+        "peak_flops": cfg.peak_flops,
         "deepspeed": {"zero_optimization": {"stage": settings.training.deepspeed_zero_stage}}
         if settings.training.launcher == "deepspeed" else None,
     }
 
 
-def launch_command(launcher: str, config_path: Path) -> list[str]:
-    if launcher == "deepspeed":
-        return ["deepspeed", "--module", "model_training.train", "--run-config", str(config_path)]
-    return [sys.executable, "-m", "model_training.train", "--run-config", str(config_path)]
+def launch_command(training: Training, config_path: Path) -> list[str]:
+    """The training process: plain python (one process; CPU or one GPU) or the deepspeed launcher
+    (one rank per GPU), after `command_prefix` (e.g. srun on a Slurm cluster: docs/SCALING.md)."""
+    args = ["--run-config", str(config_path)]
+    if training.launcher == "deepspeed":
+        gpus = ["--num_gpus", str(training.deepspeed_num_gpus)] if training.deepspeed_num_gpus else []
+        return [*training.command_prefix, "deepspeed", *gpus, "--module", "model_training.train", *args]
+    return [*training.command_prefix, sys.executable, "-m", "model_training.train", *args]
+
+
+def loss_curve_markdown(png: Path) -> str:
+    """The PNG inline (a data URI renders in the Dagster UI without file access) and its path."""
+    data = base64.b64encode(png.read_bytes()).decode()
+    return f"![loss curve](data:image/png;base64,{data})\n\n`{png}`"
 
 
 def shards_data_version(context: dg.AssetExecutionContext, run: str) -> str | None:
@@ -66,7 +80,7 @@ def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinitio
                      "and the shards' data version; its data version is the checkpoint's content hash."),
     )
     def checkpoints(context: dg.AssetExecutionContext, hare: HareResource,
-                    pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
+                    training_pipes_client: dg.ResourceParam[dg.PipesClient]) -> dg.MaterializeResult:
         settings = hare.settings()
         run = context.partition_key
         cfg = run_config(settings, run, settings.training.runs[run], hare)
@@ -76,11 +90,15 @@ def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinitio
         out.mkdir(parents=True, exist_ok=True)
         config_path = out.parent / f"{run}.run.json"
         config_path.write_text(json.dumps(cfg, indent=2))
-        result = pipes_subprocess_client.run(
-            context=context, command=launch_command(settings.training.launcher, config_path),
+        # PipesSubprocessClient by default; a PipesK8sClient (or any Pipes client taking `command`) on a cluster.
+        result = training_pipes_client.run(
+            context=context,
+            command=launch_command(settings.training, config_path),
         ).get_materialize_result()
+        curve = Path(result.metadata["loss_curve_png"].value)
         return dg.MaterializeResult(
             metadata={**(result.metadata or {}),
+                      "loss_curve": dg.MetadataValue.md(loss_curve_markdown(curve)),
                       "tokenized_shards_data_version": shards_data_version(context, run) or "unknown",
                       "dagster_run": dg.MetadataValue.dagster_run(context.run_id),
                       "run_config": dg.MetadataValue.json(cfg)},
@@ -88,3 +106,21 @@ def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinitio
         )
 
     return checkpoints
+
+
+# What one ablation arm needs from the decontaminated documents on: its mix, shards, checkpoint and
+# scores, then the SQL model that compares the arms.
+ABLATION_ASSETS = ("training_mix", "tokenized_shards", "checkpoints", "benchmark_scores", "leakage_scores",
+                   "ablation_scores")
+
+
+def build_ablation_job():
+    return dg.define_asset_job(
+        "ablation",
+        selection=dg.AssetSelection.assets(*ABLATION_ASSETS),
+        description=("The paper's data ablation: one run per arm (training.ablation_arms: D1, D1+D2, D1+D2+D3 on "
+                     "the 0.25B preset, same seed, init and hyperparameters), each mixing, training and scoring "
+                     "its arm; ablation_scores then compares them. `hare materialize --job ablation` runs all "
+                     "arms; in the UI, backfill the job over the arm partitions."),
+        tags={"hare/job": "ablation"},
+    )

@@ -1,0 +1,95 @@
+"""Scores a checkpoint with lm-eval's `simple_evaluate` on the tasks `lm_eval_tasks` wrote.
+
+    spec = write_tasks(settings.benchmarks, cfg.few_shot, folder, cfg.gsm8k_max_new_tokens)
+    results = evaluate_checkpoint(checkpoint_dir, spec, backend="auto", limit=50, batch_size=8)
+    rows = v1_scores(results, spec)    # one row per benchmark, the v1 leaderboard metric
+
+`backend` "auto" is lm-eval's `vllm` model when vllm is installed and a GPU is present, else its `hf`
+model (HFLM). MMLU is the unweighted mean of its subject accuracies, as the v1 leaderboard computed
+it (lm-eval's `mmlu` group weights subjects by size). Pure code: no dagster.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+from .lm_eval_tasks import V1_TASKS, TaskSpec
+
+
+def resolve_backend(requested: str) -> tuple[str, str]:
+    """(lm-eval model name, device) for "auto", "hf" or "vllm"."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if requested == "auto":
+        requested = "vllm" if cuda and importlib.util.find_spec("vllm") is not None else "hf"
+    if requested == "vllm" and not cuda:
+        raise ValueError("evaluation.backend: vllm needs a CUDA GPU, and torch sees none; use hf or auto")
+    if requested not in ("hf", "vllm"):
+        raise ValueError(f"evaluation.backend: {requested!r} is not one of auto, hf, vllm")
+    return requested, "cuda" if cuda else "cpu"
+
+
+def model_args(backend: str, device: str, checkpoint: Path, max_length: int | None) -> dict:
+    """`max_length`: the context the model was trained with (longer contexts are cut from the left);
+    None leaves lm-eval's default (the config's max_position_embeddings)."""
+    args = {"pretrained": str(checkpoint)}
+    if max_length is not None:
+        args["max_length" if backend == "hf" else "max_model_len"] = max_length
+    if backend == "vllm":
+        return {**args, "dtype": "bfloat16", "gpu_memory_utilization": 0.8}
+    return {**args, "dtype": "bfloat16" if device == "cuda" else "float32"}
+
+
+def evaluate_checkpoint(checkpoint: Path, spec: TaskSpec, backend: str = "auto", limit: int | None = None,
+                        batch_size: int | str = 8, max_length: int | None = None) -> dict:
+    """lm-eval's results dict (per-sample logs dropped) for every task of `spec`."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    model, device = resolve_backend(backend)
+    # lm-eval warns once per request when a context is cut to max_length: thousands of lines on a real run.
+    lm_eval_logger = logging.getLogger("lm_eval")
+    level = lm_eval_logger.level
+    lm_eval_logger.setLevel(logging.ERROR)
+    try:
+        results = lm_eval.simple_evaluate(
+            model=model,
+            model_args=model_args(model, device, checkpoint, max_length),
+            tasks=spec.tasks,
+            task_manager=TaskManager(include_path=str(spec.folder), include_defaults=False),
+            device=device,
+            batch_size="auto" if model == "vllm" else batch_size,
+            limit=limit,
+            log_samples=False,
+        )
+    finally:
+        lm_eval_logger.setLevel(level)
+    results["hare_backend"] = model
+    return results
+
+
+def v1_scores(results: dict, spec: TaskSpec) -> list[dict]:
+    """One row per benchmark: the v1 metric, its items and shots (MMLU: mean over its subjects)."""
+    rows = []
+    for name, bench in spec.benchmarks.items():
+        per_task = [results["results"][t] for t in bench.tasks]
+        values = [r[bench.metric] for r in per_task]
+        stderrs = [r.get(bench.metric.replace(",", "_stderr,", 1)) for r in per_task]
+        n_items = sum(results["n-samples"][t]["effective"] for t in bench.tasks)
+        shots = sorted({int(results["n-shot"][t]) for t in bench.tasks})
+        rows.append({
+            "benchmark": name,
+            "lm_eval_task": bench.tasks[0] if len(bench.tasks) == 1 else f"{len(bench.tasks)} subject tasks",
+            "split": bench.split,
+            "metric": V1_TASKS[name].label,
+            "value": float(sum(values) / len(values)),
+            "stderr": float(stderrs[0]) if len(stderrs) == 1 and isinstance(stderrs[0], (int, float)) else None,
+            "n_items": int(n_items),
+            "few_shot": shots[0] if len(shots) == 1 else min(shots),
+            "data": bench.source,
+            "backend": results.get("hare_backend", "hf"),
+        })
+    return rows
