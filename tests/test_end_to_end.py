@@ -15,18 +15,29 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def hare_materialize(home: Path, *args: str, timeout: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HARE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    env.pop("HARE_CONFIG", None)
+    return subprocess.run([sys.executable, "-m", "hare_assets.cli", "materialize", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e") / "hare"
-    env = {**os.environ, "HARE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    env.pop("HARE_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "hare_assets.cli", "materialize"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1500)
-    return home, proc
+    return home, hare_materialize(home, timeout=1500)
 
 
 @pytest.fixture(scope="module")
-def wh(run):
+def synthesis_rerun(run):
+    """D2 and D3 materialized a second time, before the tests hold the warehouse open."""
+    home, proc = run
+    return hare_materialize(home, "--select", "key:d2_documents or key:d3_samples", timeout=600) \
+        if proc.returncode == 0 else None
+
+
+@pytest.fixture(scope="module")
+def wh(run, synthesis_rerun):
     home, proc = run
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
@@ -203,15 +214,10 @@ def test_checkpoint_lineage_to_its_shards(run):
     assert mat.metadata["final_loss"].value > 0
 
 
-def test_second_synthesis_materialization_is_all_cache_hits(run):
-    """Runs last: re-materializing D2 and D3 sends no request to the backend."""
+def test_second_synthesis_materialization_is_all_cache_hits(run, synthesis_rerun):
+    """Re-materializing D2 and D3 sends no request to the backend."""
     home, _ = run
-    env = {**os.environ, "HARE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    env.pop("HARE_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-m", "hare_assets.cli", "materialize", "--select",
-                           "key:d2_documents or key:d3_samples"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert synthesis_rerun.returncode == 0, synthesis_rerun.stdout[-3000:] + synthesis_rerun.stderr[-3000:]
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
         for asset in ("d2_documents", "d3_samples"):
             meta = instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
