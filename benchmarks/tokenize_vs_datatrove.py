@@ -28,7 +28,6 @@ first documents' ids are identical between sentencepiece and the tokenizers rebu
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
@@ -61,13 +60,13 @@ def batches(docs, size):
         yield docs[i:i + size]
 
 
-def time_best(fn, repeat):
-    best, out = math.inf, None
-    for _ in range(repeat):
+def timed(fn):
+    """fn -> a function returning (seconds, fn's result)."""
+    def run():
         t0 = time.perf_counter()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        return time.perf_counter() - t0, out
+    return run
 
 
 def main() -> None:
@@ -84,7 +83,6 @@ def main() -> None:
 
     docs, _, _ = make_docs(args.docs, 0.0, 0.0, gsm8k_test(args.root), args.seed, args.root)
     mb = sum(len(d.encode("utf-8")) for d in docs) / 1e6
-    rows: list[tuple[str, float, int]] = []
 
     with tempfile.TemporaryDirectory(prefix="tok-bench-") as tmp:
         tmp = Path(tmp)
@@ -101,10 +99,8 @@ def main() -> None:
                          {"tokenizer_sha256": tok.sha256})
             return packer.input_tokens
 
-        t, n = time_best(ours_encode, args.repeat)
-        rows.append((f"ours: encode only (sentencepiece, {tok.num_threads} threads)", t, n))
-        t, n = time_best(ours_full, args.repeat)
-        rows.append((f"ours: encode + pack + write_shards (seq_len {args.seq_len})", t, n))
+        runs = [(f"ours: encode only (sentencepiece, {tok.num_threads} threads)", timed(ours_encode)),
+                (f"ours: encode + pack + write_shards (seq_len {args.seq_len})", timed(ours_full))]
 
         tj = tokenizer_json(tmp)
         from tokenizers import Tokenizer as HFTokenizer
@@ -120,8 +116,7 @@ def main() -> None:
         def hf_encode():
             return sum(len(e.ids) for b in batches(docs, args.batch) for e in hf.encode_batch(b))
 
-        t, n = time_best(hf_encode, args.repeat)
-        rows.append(("HF tokenizers: encode only (same model, EOS)", t, n))
+        runs.append(("HF tokenizers: encode only (same model, EOS)", timed(hf_encode)))
 
         from datatrove.data import Document
         from datatrove.pipeline.tokens import DocumentTokenizer
@@ -140,17 +135,25 @@ def main() -> None:
                 elapsed = time.perf_counter() - t0
                 return elapsed, sum(os.path.getsize(p) for p in out.glob("*.ds")) // 2
 
-            results = [dt_run() for _ in range(args.repeat)]
-            t, n = min(r[0] for r in results), results[0][1]
             label = "tokenize + write + per-document shuffle (defaults)" if shuffle else \
                 "tokenize + write (shuffle_documents=False)"
-            rows.append((f"datatrove DocumentTokenizer: {label}", t, n))
+            runs.append((f"datatrove DocumentTokenizer: {label}", dt_run))
+
+        # Rounds interleave the tools (each tool once per round, best round kept), so a change in
+        # the machine's load during the run does not favour whichever tool ran last.
+        best: dict[str, tuple[float, int]] = {}
+        for _ in range(args.repeat):
+            for label, run in runs:
+                t, n = run()
+                if label not in best or t < best[label][0]:
+                    best[label] = (t, n)
+        rows = [(label, *best[label]) for label, _ in runs]
 
     totals = {n for _, _, n in rows}
     print(f"# Tokenization + packing: {date.today().isoformat()}, {os.cpu_count()} cores, {versions('numpy', 'sentencepiece', 'tokenizers', 'datatrove', 'mistral_common')}")
     print(f"documents: {len(docs)} ({mb:.2f} MB, mean {1e6 * mb / len(docs):.0f} bytes); Mistral v1; "
           f"tokens incl. one EOS per document: {sorted(totals)}"
-          f"{'' if len(totals) == 1 else ' (MISMATCH between tools)'}; best of {args.repeat} runs")
+          f"{'' if len(totals) == 1 else ' (MISMATCH between tools)'}; best of {args.repeat} interleaved rounds")
     print()
     ours_full_rate = rows[1][2] / rows[1][1]
     print("| run | s | tokens/s | MB/s | ours (encode+pack+write) ÷ this |")
