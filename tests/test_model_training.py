@@ -451,22 +451,38 @@ def test_checkpoint_loads_in_lm_eval_and_scores_local_task(memorised, tmp_path, 
     assert (row["n_items"], row["few_shot"], row["data"], row["backend"]) == (1, 0, "local", "hf")  # no other item to show
 
 
-def test_sample_benchmarks_score_through_lm_eval_v1_tasks(memorised, tmp_path, offline_hf):
+# Run in a child process: importing all six lm-eval tasks' dependencies (datasets, evaluate, ...) in the
+# pytest process leaves handlers on pytest's captured streams that break later capsys tests.
+SAMPLE_SCORING = """
+import json, sys
+from pathlib import Path
+from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
+from hare_assets.evaluation.lm_eval_tasks import write_tasks
+from hare_assets.sample.fixtures import write_fixtures
+from hare_assets.settings import BENCHMARK_NAMES, Benchmark
+
+root, checkpoint = Path(sys.argv[1]), Path(sys.argv[2])
+write_fixtures(root)
+benchmarks = [Benchmark(name=n, uri=str(root / "benchmarks" / n)) for n in BENCHMARK_NAMES]
+few_shot = {"arc_challenge": 25, "hellaswag": 10, "truthfulqa": 0, "mmlu": 5, "winogrande": 5, "gsm8k": 5}
+spec = write_tasks(benchmarks, few_shot, root / "tasks", gsm8k_max_new_tokens=8)
+results = evaluate_checkpoint(checkpoint, spec, backend="hf", limit=2, batch_size=8, max_length=64)
+subjects = {t: results["results"][t]["acc,none"] for t in spec.benchmarks["mmlu"].tasks}
+print(json.dumps({"rows": v1_scores(results, spec), "mmlu_subjects": subjects}))
+"""
+
+
+def test_sample_benchmarks_score_through_lm_eval_v1_tasks(memorised, tmp_path):
     """All six sample fixtures as local lm-eval tasks: v1 metric per benchmark, shots capped by what a
     split holds (the scored item never appears in its own context), MMLU one task per subject."""
-    from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
-    from hare_assets.evaluation.lm_eval_tasks import write_tasks
-    from hare_assets.sample.fixtures import write_fixtures
-    from hare_assets.settings import BENCHMARK_NAMES, Benchmark
-
     summary, _ = memorised
-    write_fixtures(tmp_path)
-    benchmarks = [Benchmark(name=n, uri=str(tmp_path / "benchmarks" / n)) for n in BENCHMARK_NAMES]
-    few_shot = {"arc_challenge": 25, "hellaswag": 10, "truthfulqa": 0, "mmlu": 5, "winogrande": 5, "gsm8k": 5}
-    spec = write_tasks(benchmarks, few_shot, tmp_path / "tasks", gsm8k_max_new_tokens=8)
-    assert spec.benchmarks["mmlu"].tasks == ["hare_mmlu_astronomy", "hare_mmlu_high_school_biology"]
-    results = evaluate_checkpoint(Path(summary["checkpoint_path"]), spec, backend="hf", limit=2, batch_size=8, max_length=64)
-    rows = {r["benchmark"]: r for r in v1_scores(results, spec)}
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", SAMPLE_SCORING, str(tmp_path), summary["checkpoint_path"]],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = {r["benchmark"]: r for r in out["rows"]}
+    assert list(out["mmlu_subjects"]) == ["hare_mmlu_astronomy", "hare_mmlu_high_school_biology"]
     assert {b: r["metric"] for b, r in rows.items()} == {
         "mmlu": "acc", "arc_challenge": "acc_norm", "truthfulqa": "mc2", "winogrande": "acc",
         "hellaswag": "acc_norm", "gsm8k": "exact_match_strict"}
@@ -476,8 +492,7 @@ def test_sample_benchmarks_score_through_lm_eval_v1_tasks(memorised, tmp_path, o
     # 8 items in one split: at most 7 shots besides the scored one; MMLU's 5 come from its dev split.
     assert {b: r["few_shot"] for b, r in rows.items()} == {"mmlu": 5, "arc_challenge": 7, "truthfulqa": 0,
                                                            "winogrande": 5, "hellaswag": 7, "gsm8k": 5}
-    assert rows["mmlu"]["value"] == pytest.approx(sum(
-        results["results"][t]["acc,none"] for t in spec.benchmarks["mmlu"].tasks) / 2)
+    assert rows["mmlu"]["value"] == pytest.approx(sum(out["mmlu_subjects"].values()) / 2)
 
 
 def test_mmlu_is_the_unweighted_mean_of_subjects():
