@@ -1,10 +1,11 @@
 """HARE model training: a standalone package run by the platform through Dagster Pipes.
 
 - ``configs``: model presets (``hare-1.1b``, ``hare-0.25b``, ``tiny``), parameter and FLOP counts
-- ``data``: memory-mapped reader of the ``hare-packed-v1`` token shards
+- ``data``: memory-mapped reader of the packed token shards (datatrove ``.ds`` layout, ``hare-packed-v2``; v1 still read)
 - ``tokenizer``: the Mistral v1 tokenizer as a transformers fast tokenizer, built offline
 - ``train``: the train loop, ``python -m model_training.train --run-config run.json``
-- ``evaluate``: multiple-choice log-likelihood accuracy, GSM8K exact match, benbench n-gram accuracy
+- ``evaluate``: checkpoint loading, greedy generation, benbench n-gram accuracy and the leakage delta
+  (benchmark scores come from lm-eval, driven by ``hare_assets.evaluation``)
 
 Depends on torch, transformers, sentencepiece, mistral-common and dagster-pipes (never dagster);
 deepspeed and flash-attn only when a GPU run asks for them.

@@ -45,7 +45,7 @@ class ShardRows:
 
 
 def open_packed_shards(directory: str | os.PathLike) -> ShardRows:
-    """The file-format parsing, in one place: the ``hare-packed-v1`` manifest and its memory-mapped shards."""
+    """The file-format parsing, in one place: the manifest (v1 or v2) and its memory-mapped shards."""
     directory = Path(directory)
     path = directory / "manifest.json"
     manifest = json.loads(path.read_text())
