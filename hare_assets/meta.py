@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 from typing import Mapping
@@ -79,3 +80,8 @@ def counts_markdown(counts: Mapping[str, Mapping[str, int]], row_label: str) -> 
     reasons = sorted({r for c in counts.values() for r in c})
     rows = [{row_label: k, **{r: v.get(r, 0) for r in reasons}} for k, v in sorted(counts.items())]
     return markdown_table(rows, [row_label, *reasons])
+
+
+def inline_png(path: Path, alt: str) -> str:
+    """A PNG as a markdown image with a data URI: the Dagster UI shows it without access to the file."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')})"

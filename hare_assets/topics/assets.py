@@ -1,7 +1,6 @@
 """topic_clusters and synthesis_seeds: the D1 seed subset in topics, and seeds sampled per topic."""
 
 
-import base64
 from collections import Counter
 
 import dagster as dg
@@ -11,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..lake import parquet_glob, read_table, write_table
-from ..meta import code_version, markdown_table, table_metadata
+from ..meta import code_version, inline_png, markdown_table, table_metadata
 from ..resources import HareResource
 from ..synthesis.assets import generate, generation_metadata
 from ..synthesis.cache import Request, text_sha256
@@ -73,13 +72,12 @@ def topic_clusters(context: dg.AssetExecutionContext, hare: HareResource) -> dg.
     hare.publish("topic_clusters", "topic_clusters", partitioned=False)
     summary = [{"cluster": c, "label": label, "terms": t, "documents": size, "excluded": c in excluded}
                for c, (label, t, size) in enumerate(zip(labels, terms, result.sizes))]
-    image = base64.b64encode(png.read_bytes()).decode("ascii")
     return dg.MaterializeResult(metadata={
         **table_metadata(table, ["id", "source", "cluster", "cluster_label"]),
         "clusters": dg.MetadataValue.md(markdown_table(summary)),
         "cluster_labels": dg.MetadataValue.json({str(c): label for c, label in enumerate(labels)}),
         "cluster_sizes": dg.MetadataValue.json({str(c): size for c, size in enumerate(result.sizes)}),
-        "map": dg.MetadataValue.md(f"![topic map](data:image/png;base64,{image})"),
+        "map": dg.MetadataValue.md(inline_png(png, "topic map")),
         "map_path": dg.MetadataValue.path(str(png)),
         "fitted_on_documents": result.fitted_on,
         "excluded_clusters": len(excluded),

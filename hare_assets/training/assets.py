@@ -1,7 +1,6 @@
 """checkpoints: model_training launched through Dagster Pipes, one partition per run."""
 
 
-import base64
 import json
 import shutil
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..meta import code_version
+from ..meta import code_version, inline_png
 from ..resources import HareResource
 from ..settings import Settings, Training, TrainRun
 
@@ -52,12 +51,6 @@ def launch_command(training: Training, config_path: Path) -> list[str]:
     return [*training.command_prefix, sys.executable, "-m", "model_training.train", *args]
 
 
-def loss_curve_markdown(png: Path) -> str:
-    """The PNG inline (a data URI renders in the Dagster UI without file access) and its path."""
-    data = base64.b64encode(png.read_bytes()).decode()
-    return f"![loss curve](data:image/png;base64,{data})\n\n`{png}`"
-
-
 def shards_data_version(context: dg.AssetExecutionContext, run: str) -> str | None:
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("tokenized_shards"), asset_partitions=[run]), limit=1).records
@@ -98,7 +91,7 @@ def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinitio
         curve = Path(result.metadata["loss_curve_png"].value)
         return dg.MaterializeResult(
             metadata={**(result.metadata or {}),
-                      "loss_curve": dg.MetadataValue.md(loss_curve_markdown(curve)),
+                      "loss_curve": dg.MetadataValue.md(f"{inline_png(curve, 'loss curve')}\n\n`{curve}`"),
                       "tokenized_shards_data_version": shards_data_version(context, run) or "unknown",
                       "dagster_run": dg.MetadataValue.dagster_run(context.run_id),
                       "run_config": dg.MetadataValue.json(cfg)},
