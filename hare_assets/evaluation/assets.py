@@ -13,8 +13,8 @@ from ..decontamination.benchmarks import BenchmarkItem, load_benchmark
 from ..lake import write_table
 from ..meta import code_version, markdown_table, table_metadata
 from ..resources import HareResource
-from ..synthesis.backends import SamplingParams, make_backend
-from ..synthesis.cache import Request, RequestCache, generate_cached, text_sha256
+from ..synthesis.assets import generate
+from ..synthesis.cache import Request, text_sha256
 from .harness import evaluate_checkpoint, v1_scores
 from .lm_eval_tasks import write_tasks
 from .rephrase import TEMPLATE_SHA256, rephrase_prompt, rephrased_item
@@ -44,14 +44,10 @@ def rephrase_through_backend(hare: HareResource, context: dg.AssetExecutionConte
                              max_new_tokens: int) -> tuple[list[BenchmarkItem], str]:
     """(rephrased twins, backend model id) via synthesis.backend and the request cache: the same
     questions are never sent twice, whichever run asks."""
-    cfg = hare.settings().synthesis.backend
-    backend = make_backend(cfg, cache_dir=hare.root / "models")
-    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=cfg.temperature, seed=cfg.seed)
     requests = [Request(TEMPLATE_SHA256, text_sha256(i.context), rephrase_prompt(i)) for i in items]
-    gens, stats = generate_cached(backend, RequestCache(hare.root / "warehouse.duckdb"), requests, params,
-                                  cfg.batch_size)
+    model_id, gens, stats = generate(hare, context, requests, max_new_tokens)
     context.log.info(f"rephrasing: {stats.sent} sent, {stats.cache_hits} from the cache")
-    return [rephrased_item(item, g.text, index) for index, (item, g) in enumerate(zip(items, gens))], backend.model_id
+    return [rephrased_item(item, g.text, index) for index, (item, g) in enumerate(zip(items, gens))], model_id
 
 
 def reworded(items: list[BenchmarkItem], twins: list[BenchmarkItem]) -> int:

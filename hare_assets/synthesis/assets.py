@@ -3,6 +3,7 @@
 
 import json
 from collections import Counter
+from dataclasses import replace
 
 import dagster as dg
 import duckdb
@@ -24,12 +25,17 @@ D3_REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("
                                  ("reason", pa.string())])
 
 
-def generate(hare: HareResource, context: dg.AssetExecutionContext, requests: list[Request]):
-    """Generations for the requests through the configured backend and the warehouse request cache."""
+def generate(hare: HareResource, context: dg.AssetExecutionContext, requests: list[Request],
+             max_new_tokens: int | None = None):
+    """Generations for the requests through the configured backend and the warehouse request cache
+    (`max_new_tokens` overrides the backend's, e.g. for short rewrites)."""
     cfg = hare.settings().synthesis.backend
     backend = make_backend(cfg, cache_dir=hare.root / "models")
     cache = RequestCache(hare.root / "warehouse.duckdb")
-    gens, stats = generate_cached(backend, cache, requests, SamplingParams.from_config(cfg), cfg.requests_per_call,
+    params = SamplingParams.from_config(cfg)
+    if max_new_tokens is not None:
+        params = replace(params, max_new_tokens=max_new_tokens)
+    gens, stats = generate_cached(backend, cache, requests, params, cfg.requests_per_call,
                                   on_batch=lambda s: context.log.info(f"generation: {s.sent} sent, {s.cache_hits} cached"))
     return backend.model_id, gens, stats
 
