@@ -12,6 +12,7 @@ import pyarrow as pa
 from ..lake import DOCUMENT_SCHEMA, parquet_glob, read_table, stable_id, write_table
 from ..meta import code_version, conservation_result, conservation_spec, table_metadata
 from ..resources import HareResource
+from ..topics.clustering import category_tokens
 from ..warehouse import quote_literal
 from .backends import SamplingParams, make_backend
 from .cache import GenerationStats, Request, RequestCache, generate_cached, text_sha256
@@ -91,12 +92,11 @@ def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Ma
     rows += [{**r, "mix_part": "d2_open", "prompt": None, "model": None, "seed_id": None, "topic": None}
              for r in open_source_rows(hare, "d2")]
     syn = hare.settings().synthesis
-    total_share = sum(syn.d2_category_shares.values())
     generated = Counter()
     for s, g in zip(seeds, gens):
         generated[s["category"]] += g.tokens_out
-    tokens_per_category = {c: {"target": round(syn.d2_tokens * share / total_share), "generated": generated[c]}
-                           for c, share in syn.d2_category_shares.items()}
+    tokens_per_category = {c: {"target": round(t), "generated": generated[c]}
+                           for c, t in category_tokens(syn.d2_tokens, syn.d2_category_shares).items()}
     table = pa.Table.from_pylist(rows, schema=SYNTH_SCHEMA)
     write_table(hare.lake("d2_documents"), table)
     hare.publish("d2_documents", "d2_documents", partitioned=False)

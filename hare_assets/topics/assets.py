@@ -16,8 +16,8 @@ from ..synthesis.assets import generate, generation_metadata
 from ..synthesis.cache import Request, text_sha256
 from ..synthesis.prompts import TOPIC_LABEL
 from ..warehouse import quote_literal
-from .clustering import (cluster_texts, embed_texts, excluded_clusters, parse_topic_label, render_map,
-                         representatives, sample_seeds, seeds_per_category, topic_label_prompt)
+from .clustering import (category_tokens, cluster_texts, embed_texts, excluded_clusters, parse_topic_label,
+                         render_map, representatives, sample_seeds, seeds_per_category, topic_label_prompt)
 
 
 @dg.asset(
@@ -117,7 +117,8 @@ def synthesis_seeds(context: dg.AssetExecutionContext, hare: HareResource) -> dg
     got = Counter(seeds["category"].to_pylist())
     available = Counter(c for c, k in zip(categories, clusters["cluster"].to_pylist()) if k in kept_clusters)
     total_share = sum(syn.d2_category_shares.values())
-    plan = [{"category": c, "share": round(s / total_share, 4), "target_tokens": round(syn.d2_tokens * s / total_share),
+    targets = category_tokens(syn.d2_tokens, syn.d2_category_shares)
+    plan = [{"category": c, "share": round(s / total_share, 4), "target_tokens": round(targets[c]),
              "seeds_wanted": wanted[c], "documents": available[c], "seeds": got[c],
              "planned_tokens": got[c] * tokens_per_seed} for c, s in syn.d2_category_shares.items()]
     short = [p["category"] for p in plan if p["seeds"] < p["seeds_wanted"]]

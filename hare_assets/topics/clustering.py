@@ -124,11 +124,17 @@ def map_2d(x, seed: int) -> np.ndarray:
     return TruncatedSVD(n_components=2, random_state=seed).fit_transform(x)
 
 
+def category_tokens(total_tokens: int, shares: dict[str, float]) -> dict[str, float]:
+    """Each category's token target: its share (normalized over all shares) of `total_tokens`."""
+    total = sum(shares.values())
+    return {c: total_tokens * s / total for c, s in shares.items()}
+
+
 def seeds_per_category(total_tokens: int, shares: dict[str, float], tokens_per_seed: int) -> dict[str, int]:
     """Seeds each category needs to reach its share of `total_tokens` at `tokens_per_seed` each;
     at least one for every category with a positive share."""
-    total = sum(shares.values())
-    return {c: math.ceil(total_tokens * s / total / tokens_per_seed) if s > 0 else 0 for c, s in shares.items()}
+    targets = category_tokens(total_tokens, shares)
+    return {c: math.ceil(targets[c] / tokens_per_seed) if s > 0 else 0 for c, s in shares.items()}
 
 
 def sample_seeds(categories: list[str], assignments: np.ndarray, keep_clusters: set[int], wanted: dict[str, int],
