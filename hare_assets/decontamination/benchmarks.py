@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import parse_qs, urlparse
+
+from ..sources.reader import parse_hf_uri
 
 BENCHMARKS = ("mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k")
 SPLIT_WORDS = ("train", "dev", "val", "validation", "test")
@@ -302,9 +303,7 @@ def _load_hf(name: str, uri: str) -> list[BenchmarkItem]:
     except ImportError as e:
         raise ImportError(f"{uri}: loading hf:// benchmarks needs the 'hf' extra "
                           "(pip install 'hare-platform[hf]')") from e
-    parsed = urlparse(uri)
-    query = parse_qs(parsed.query)
-    dataset = (parsed.netloc + parsed.path).strip("/")
+    dataset, query = parse_hf_uri(uri)
     config = query.get("config", [HF_DEFAULT_CONFIG[name]])[0]
     loaded = datasets.load_dataset(dataset, config)
     splits = query.get("split") or [s for s in sorted(loaded) if s not in HF_NOT_BENCHMARK_SPLITS.get(name, ())]

@@ -24,11 +24,11 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import yaml
 
 from ..decontamination.benchmarks import BenchmarkItem, load_benchmark
+from ..sources.reader import parse_hf_uri
 
 
 @dataclass(frozen=True)
@@ -194,9 +194,8 @@ def _shots_available(requested: int, pool: int, same_split: bool) -> int:
 
 
 def _hub_source(uri: str) -> dict:
-    parsed = urlparse(uri)
-    query = parse_qs(parsed.query)
-    source = {"dataset_path": (parsed.netloc + parsed.path).strip("/")}
+    dataset, query = parse_hf_uri(uri)
+    source = {"dataset_path": dataset}
     if "config" in query:
         source["dataset_name"] = query["config"][0]
     return source

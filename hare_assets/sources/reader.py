@@ -84,14 +84,18 @@ def _parquet_records(path: Path, batch_rows: int) -> Iterator[tuple[int, object]
             yield row, rec
 
 
+def parse_hf_uri(uri: str) -> tuple[str, dict[str, list[str]]]:
+    """hf://<org>/<name>?config=..&split=..: (the dataset's hub name, the query parameters)."""
+    u = urlparse(uri)
+    return (u.netloc + u.path).strip("/"), parse_qs(u.query)
+
+
 def _hf_records(uri: str) -> Iterator[tuple[str, int, object]]:
     try:
         import datasets
     except ImportError as e:
         raise SourceError(f"{uri}: reading hf:// sources needs the 'hf' extra (pip install 'hare-platform[hf]')") from e
-    u = urlparse(uri)
-    q = parse_qs(u.query)
-    name = (u.netloc + u.path).strip("/")
+    name, q = parse_hf_uri(uri)
     ds = datasets.load_dataset(name, q.get("config", [None])[0], split=q.get("split", ["train"])[0], streaming=True)
     for i, rec in enumerate(ds, start=1):
         yield uri, i, rec
