@@ -148,10 +148,10 @@ def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> lis
     the benchmark items most often matched, as [item, documents, removed].
     """
     cols = ["mix_part", "benchmark", "item_id", "repetition_rate"]
+    removed_for_overlap = removed.filter(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).select(cols)
     overlap = pa.concat_tables([
         kept.select(cols).append_column("removed", pa.array([False] * kept.num_rows)),
-        removed.filter(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).select(cols).append_column(
-            "removed", pa.array([True] * int(pc.sum(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).as_py() or 0)))])
+        removed_for_overlap.append_column("removed", pa.array([True] * removed_for_overlap.num_rows))])
     checked = Counter(kept["mix_part"].to_pylist()) + Counter(removed["mix_part"].to_pylist())
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in overlap.filter(pc.is_valid(overlap["benchmark"])).to_pylist():
