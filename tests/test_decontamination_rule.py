@@ -140,3 +140,21 @@ def test_contamination_report_per_part_and_benchmark():
     d2 = rows[("d2_open", "gsm8k")]
     assert (d2["documents_checked"], d2["with_overlap"], d2["removed"]) == (2, 2, 1)
     assert json.loads(d2["top_items"]) == [["test/test:3", 1, 0], ["test/test:9", 1, 1]]
+
+
+def test_contamination_report_when_nothing_was_removed_for_overlap():
+    """A clean corpus (no overlap removals, or no removals at all) still gets its report rows."""
+    import pyarrow as pa
+
+    from hare_assets.decontamination.assets import report_rows
+
+    kept = pa.table({"mix_part": ["d1", "d1"], "benchmark": [None, "gsm8k"], "item_id": [None, "test/test:3"],
+                     "repetition_rate": [0.0, 0.1]})
+    only_length = pa.table({"mix_part": ["d1"], "benchmark": pa.array([None], pa.string()),
+                            "item_id": pa.array([None], pa.string()), "repetition_rate": [0.0], "reason": [TOO_LONG]})
+    none = only_length.slice(0, 0)
+    for removed in (only_length, none):
+        rows = {r["benchmark"]: r for r in report_rows(kept, removed, ["gsm8k", "mmlu"])}
+        assert rows["gsm8k"]["documents_checked"] == kept.num_rows + removed.num_rows
+        assert (rows["gsm8k"]["with_overlap"], rows["gsm8k"]["removed"]) == (1, 0)
+        assert (rows["mmlu"]["with_overlap"], rows["mmlu"]["removed"]) == (0, 0)

@@ -150,8 +150,8 @@ def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> lis
     cols = ["mix_part", "benchmark", "item_id", "repetition_rate"]
     removed_for_overlap = removed.filter(pc.equal(removed["reason"], BENCHMARK_OVERLAP)).select(cols)
     overlap = pa.concat_tables([
-        kept.select(cols).append_column("removed", pa.array([False] * kept.num_rows)),
-        removed_for_overlap.append_column("removed", pa.array([True] * removed_for_overlap.num_rows))])
+        kept.select(cols).append_column("removed", pa.array([False] * kept.num_rows, pa.bool_())),
+        removed_for_overlap.append_column("removed", pa.array([True] * removed_for_overlap.num_rows, pa.bool_()))])
     checked = Counter(kept["mix_part"].to_pylist()) + Counter(removed["mix_part"].to_pylist())
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in overlap.filter(pc.is_valid(overlap["benchmark"])).to_pylist():
