@@ -134,8 +134,8 @@ def _ours_score_shard(shard: str, out_root: str) -> dict:
     import pyarrow.parquet as pq
 
     from hare_assets.cleaning.signals import BAND_SCHEMA, SIGNALS_SCHEMA, score_batches
-    from hare_assets.lake import ParquetSink
-    from hare_assets.settings import Cleaning, Dedup
+    from hare_assets.core.lake import ParquetSink
+    from hare_assets.core.settings import Cleaning, Dedup
 
     name = Path(shard).stem
     t0 = time.perf_counter()
@@ -158,8 +158,8 @@ def _ours_filter_shard(signal_dir: str, out_root: str) -> dict:
     import pyarrow.parquet as pq
 
     from hare_assets.cleaning.signals import CLEANED_SCHEMA, REJECTION_SCHEMA, filter_signals
-    from hare_assets.lake import ParquetSink
-    from hare_assets.settings import Cleaning
+    from hare_assets.core.lake import ParquetSink
+    from hare_assets.core.settings import Cleaning
 
     cfg = Cleaning()
     name = Path(signal_dir).name
@@ -184,7 +184,7 @@ def side_ours(args: argparse.Namespace) -> dict:
 
     from hare_assets.dedup.minhash import lsh_params
     from hare_assets.dedup.plan import write_deduplicated
-    from hare_assets.settings import Dedup
+    from hare_assets.core.settings import Dedup
 
     out = Path(args.side_dir)
     shutil.rmtree(out, ignore_errors=True)

@@ -58,7 +58,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import versions  # noqa: E402
-from hare_assets.decontamination.benchmarks import BENCHMARKS, load_benchmark  # noqa: E402
+from hare_assets.core.benchmarks import BENCHMARKS, load_benchmark  # noqa: E402
 from hare_assets.decontamination.ngrams import (  # noqa: E402
     benchmark_ngram_rows, prepare_index, repetition_rates, sorted_index)
 

@@ -83,7 +83,7 @@ def failure_messages(result) -> list[str]:
 
 def job_runs(defs, job: str, partition: str | None) -> list[tuple[list, str | None]]:
     """(asset keys, partition key) per run of a job: the ablation job runs once per configured arm."""
-    from .settings import load_settings
+    from hare_assets.core.settings import load_settings
 
     try:
         keys = sorted(defs.resolve_job_def(job).asset_layer.executable_asset_keys)
@@ -98,7 +98,7 @@ def materialize(selection: str | None, partition: str | None, verbose: bool, job
     prepare_environment()
     import dagster as dg
 
-    from .definitions import build_definitions
+    from hare_assets.definitions import build_definitions
 
     defs = build_definitions()  # from the current HARE_CONFIG
     runs = job_runs(defs, job, partition) if job else plan_runs(defs, selection, partition)
@@ -146,8 +146,8 @@ def ui(host: str, port: int) -> int:
 
 def sample(root: str | None) -> int:
     prepare_environment()
-    from .sample import write_sample
-    from .settings import load_settings
+    from hare_assets.core.sample import write_sample
+    from hare_assets.core.settings import load_settings
 
     target = Path(root) if root else Path(load_settings().sample_corpus.root)
     manifest = write_sample(target)

@@ -58,9 +58,9 @@ from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 from transformers import AutoModelForCausalLM, MistralForCausalLM
 from transformers.utils import logging as hf_logging
 
-from .configs import ModelPreset, flops_per_token, get_preset
-from .data import PackedSequences
-from .tokenizer import save_tokenizer
+from model_training.configs import ModelPreset, flops_per_token, get_preset
+from model_training.data import PackedSequences
+from model_training.tokenizer import save_tokenizer
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 STATE_FILE = "trainer_state.json"

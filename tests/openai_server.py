@@ -17,7 +17,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from hare_assets.synthesis.backends import GenerationBackend, SamplingParams
+from hare_assets.core.generation.backends import GenerationBackend, SamplingParams
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -86,7 +86,7 @@ class _Echo:
     """Answers 'echo:<prompt>' with word counts as token counts."""
 
     def generate(self, prompts, params):
-        from hare_assets.synthesis.backends import Generation
+        from hare_assets.core.generation.backends import Generation
 
         return [Generation(f"echo:{p}", len(p.split()), 3) for p in prompts]
 

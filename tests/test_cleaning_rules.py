@@ -10,7 +10,7 @@ from hare_assets.cleaning.rules import (
     rule_set_for,
     scrub_pii,
 )
-from hare_assets.settings import Cleaning
+from hare_assets.core.settings import Cleaning
 
 CFG = Cleaning()
 

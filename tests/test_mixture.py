@@ -18,7 +18,7 @@ from hare_assets.mixture.packing import (
     write_shards,
 )
 from hare_assets.mixture.sampling import REPORT_SCHEMA, plan_mix, report_table
-from hare_assets.settings import Mixture
+from hare_assets.core.settings import Mixture
 
 WEIGHTS = dict(Mixture.model_fields["weights"].default_factory())
 ALL_PARTS = ["d1", "d2_synthetic", "d2_open", "d3_restruct", "d3_open"]

@@ -433,7 +433,7 @@ def test_checkpoint_loads_in_lm_eval_and_scores_local_task(memorised, tmp_path, 
     the memorised answer wins (gold is not the first option)."""
     from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
     from hare_assets.evaluation.lm_eval_tasks import write_tasks
-    from hare_assets.settings import Benchmark
+    from hare_assets.core.settings import Benchmark
 
     summary, _ = memorised
     arc = tmp_path / "arc"
@@ -458,8 +458,8 @@ import json, sys
 from pathlib import Path
 from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
 from hare_assets.evaluation.lm_eval_tasks import write_tasks
-from hare_assets.sample.fixtures import write_fixtures
-from hare_assets.settings import BENCHMARK_NAMES, Benchmark
+from hare_assets.core.sample.fixtures import write_fixtures
+from hare_assets.core.settings import BENCHMARK_NAMES, Benchmark
 
 root, checkpoint = Path(sys.argv[1]), Path(sys.argv[2])
 write_fixtures(root)
@@ -508,7 +508,7 @@ def test_mmlu_is_the_unweighted_mean_of_subjects():
 
 
 def test_launch_command_for_each_launcher():
-    from hare_assets.settings import Training
+    from hare_assets.core.settings import Training
     from hare_assets.training.assets import launch_command
 
     config = Path("/h/checkpoints/stage1.run.json")
@@ -525,7 +525,7 @@ def test_hub_benchmarks_use_lm_eval_builtin_tasks_with_v1_shots(tmp_path):
     import yaml
 
     from hare_assets.evaluation.lm_eval_tasks import write_tasks
-    from hare_assets.settings import Benchmark
+    from hare_assets.core.settings import Benchmark
 
     benchmarks = [Benchmark(name="mmlu", uri="hf://cais/mmlu?config=all"), Benchmark(name="gsm8k", uri="hf://openai/gsm8k")]
     spec = write_tasks(benchmarks, {"mmlu": 5, "gsm8k": 5}, tmp_path, gsm8k_max_new_tokens=256)

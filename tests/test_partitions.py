@@ -11,7 +11,7 @@ from hare_assets.cli import main
 def config(tmp_path, sources: list[dict]) -> str:
     import yaml
 
-    from hare_assets.settings import PACKAGED_CONFIG
+    from hare_assets.core.settings import PACKAGED_CONFIG
 
     raw = yaml.safe_load(PACKAGED_CONFIG.read_text())
     raw["sample_corpus"] = {"enabled": False}

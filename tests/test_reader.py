@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from hare_assets.settings import Source
+from hare_assets.core.settings import Source
 from hare_assets.sources.reader import SourceError, read_source
 
 

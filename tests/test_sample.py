@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from hare_assets.decontamination.benchmarks import BENCHMARKS, load_benchmark
-from hare_assets.sample import write_sample
-from hare_assets.sample.banks import FOREIGN
+from hare_assets.core.benchmarks import BENCHMARKS, load_benchmark
+from hare_assets.core.sample import write_sample
+from hare_assets.core.sample.banks import FOREIGN
 from hare_assets.sources.reader import read_source
 
 D1_SOURCES = ("RedPajamaC4", "RedPajamaArxiv", "Pubmed", "S2orc", "PhiPapers", "RedPajamaBook", "PG_19",
@@ -105,7 +105,7 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 def test_same_bytes_every_run(sample, tmp_path):
     root, _ = sample
     again = tmp_path / "again"  # another interpreter, another hash seed: no dependence on either
-    code = f"from hare_assets.sample import write_sample; write_sample({str(again)!r})"
+    code = f"from hare_assets.core.sample import write_sample; write_sample({str(again)!r})"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1],
                    env={**os.environ, "PYTHONHASHSEED": "12345"})
     assert tree_bytes(again) == tree_bytes(root)
@@ -154,7 +154,7 @@ def test_layout_and_counts_match_the_manifest(sample):
 
 
 def test_the_default_config_reads_every_source_and_quarantines_exactly_the_malformed_lines(hare_home):
-    from hare_assets.settings import load_settings
+    from hare_assets.core.settings import load_settings
 
     root = hare_home / "sample"
     manifest = write_sample(root)

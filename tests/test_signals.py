@@ -11,7 +11,7 @@ import pytest
 from hare_assets.cleaning import signals as sg
 from hare_assets.cleaning.rules import clean_batch, clean_document, normalize, score_batch
 from hare_assets.dedup.minhash import band_keys, lsh_params, signatures, text_hashes
-from hare_assets.settings import Cleaning, Dedup, load_settings
+from hare_assets.core.settings import Cleaning, Dedup, load_settings
 
 from test_cleaning_rules import CODE, ENGLISH, FRENCH, MATH
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from openai_server import OpenAIServer
 
-from hare_assets.settings import Backend
+from hare_assets.core.settings import Backend
 from hare_assets.synthesis import prompts as P
-from hare_assets.synthesis.backends import (BackendError, Generation, GenerationBackend, OpenAICompatibleBackend,
+from hare_assets.core.generation.backends import (BackendError, Generation, GenerationBackend, OpenAICompatibleBackend,
                                             SamplingParams, TransformersBackend, VLLMBackend, make_backend)
-from hare_assets.synthesis.cache import Request, RequestCache, generate_cached, text_sha256
+from hare_assets.core.generation.cache import Request, RequestCache, generate_cached, text_sha256
 from hare_assets.synthesis.tasks import (Rejection, convert, convert_autocot, convert_dolly, convert_openhermes,
                                          format_sample, validate)
 
@@ -556,7 +556,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "sft"
 
 def _through_ingestion(name: str, text_field: str, records: list, tmp_path: Path) -> list[dict]:
     """Records as d3_samples sees them: ingested into raw_documents rows (the real reader), then rebuilt."""
-    from hare_assets.settings import Source
+    from hare_assets.core.settings import Source
     from hare_assets.sources.reader import iter_records, to_document
     from hare_assets.synthesis.tasks import record_from_document
 

@@ -18,9 +18,9 @@ import pyarrow as pa
 import yaml
 from openai_server import OpenAIServer
 
-from hare_assets.lake import DOCUMENT_SCHEMA, asset_dir, write_table
-from hare_assets.settings import PACKAGED_CONFIG
-from hare_assets.synthesis.cache import RequestCache
+from hare_assets.core.lake import DOCUMENT_SCHEMA, asset_dir, write_table
+from hare_assets.core.settings import PACKAGED_CONFIG
+from hare_assets.core.generation.cache import RequestCache
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-never-log-4242"

@@ -8,11 +8,11 @@ import pytest
 import yaml
 from openai_server import OpenAIServer
 
-from hare_assets.lake import asset_dir, read_table, write_table
-from hare_assets.resources import HareResource
-from hare_assets.settings import PACKAGED_CONFIG
-from hare_assets.synthesis.backends import Generation, OpenAICompatibleBackend, SamplingParams
-from hare_assets.synthesis.cache import Request, RequestCache, generate_cached, text_sha256
+from hare_assets.core.lake import asset_dir, read_table, write_table
+from hare_assets.core.resources import HareResource
+from hare_assets.core.settings import PACKAGED_CONFIG
+from hare_assets.core.generation.backends import Generation, OpenAICompatibleBackend, SamplingParams
+from hare_assets.core.generation.cache import Request, RequestCache, generate_cached, text_sha256
 from hare_assets.synthesis.prompts import TOPIC_LABEL
 from hare_assets.topics.clustering import (cluster_texts, ctfidf_labels, embed_texts, excluded_clusters,
                                            parse_topic_label, representatives, sample_seeds, seeds_per_category,

@@ -16,13 +16,14 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..dedup.minhash import lsh_params
-from ..lake import DOCUMENT_SCHEMA, ParquetSink, head
-from ..meta import code_version, column_lineage, conservation_result, conservation_spec, markdown_table, table_metadata
-from ..resources import HareResource
-from ..settings import Settings
-from .rules import DROP_RULES, rule_set_for
-from .signals import (BAND_SCHEMA, CLEANED_SCHEMA, REJECTION_SCHEMA, SIGNALS_SCHEMA, filter_fingerprint, filter_signals,
+from hare_assets.dedup.minhash import lsh_params
+from hare_assets.core.lake import DOCUMENT_SCHEMA, ParquetSink, head
+from hare_assets.core.code_version import code_version
+from hare_assets.core.meta import column_lineage, conservation_result, conservation_spec, markdown_table, table_metadata
+from hare_assets.core.resources import HareResource
+from hare_assets.core.settings import Settings
+from hare_assets.cleaning.rules import DROP_RULES, rule_set_for
+from hare_assets.cleaning.signals import (BAND_SCHEMA, CLEANED_SCHEMA, REJECTION_SCHEMA, SIGNALS_SCHEMA, filter_fingerprint, filter_signals,
                       score_batches, scoring_fingerprint, scoring_workers)
 
 
@@ -47,7 +48,7 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
         group_name="d1",
         partitions_def=partitions,
         deps=[dg.AssetDep("raw_documents", partition_mapping=_identity(partitions))],
-        code_version=code_version("cleaning/rules.py", "cleaning/signals.py", "dedup/minhash.py", "lake.py")
+        code_version=code_version(__name__)
         + "-" + scoring_fingerprint(settings),
         check_specs=[conservation_spec("d1_signals", "raw documents of the source (every one is scored)")],
         kinds={"parquet", "duckdb"},
@@ -108,7 +109,7 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
         group_name="d1",
         partitions_def=partitions,
         deps=[dg.AssetDep("d1_signals", partition_mapping=_identity(partitions))],
-        code_version=code_version("cleaning") + "-" + filter_fingerprint(settings),
+        code_version=code_version(__name__) + "-" + filter_fingerprint(settings),
         check_specs=[conservation_spec("cleaned_documents", "raw documents of the source")],
         kinds={"parquet", "duckdb"},
         description=("Thresholds after: the configured cleaning thresholds (too short / too long, non-alphabetic, "

@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..settings import Cleaning
+from hare_assets.core.settings import Cleaning
 
 Signals = dict[str, "float | int | bool | str | None"]
 

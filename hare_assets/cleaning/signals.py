@@ -24,10 +24,10 @@ from concurrent.futures import ProcessPoolExecutor
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..dedup.minhash import band_keys, lsh_params, sketch
-from ..lake import DOCUMENT_SCHEMA
-from ..settings import Cleaning, Dedup, Settings
-from .rules import SIGNAL_NAMES, failing_rule, rule_set_for, score_batch
+from hare_assets.dedup.minhash import band_keys, lsh_params, sketch
+from hare_assets.core.lake import DOCUMENT_SCHEMA
+from hare_assets.core.settings import Cleaning, Dedup, Settings
+from hare_assets.cleaning.rules import SIGNAL_NAMES, failing_rule, rule_set_for, score_batch
 
 SIGNAL_TYPES = {
     "scored": pa.bool_(), "chars": pa.int64(), "words": pa.int64(), "non_alpha_fraction": pa.float64(),

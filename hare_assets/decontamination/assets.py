@@ -10,15 +10,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..lake import DOCUMENT_SCHEMA, ParquetSink, parquet_glob, read_table, write_table
-from ..meta import code_version, conservation_result, conservation_spec, markdown_table, table_metadata
-from ..mixture.packing import Tokenizer
-from ..resources import HareResource
-from ..sources.assets import ensure_sample
-from ..warehouse import quote_literal
-from .benchmarks import load_benchmark
-from .ngrams import Explainer, benchmark_ngram_rows, ngram_sizes, prepare_index, repetition_rates
-from .rules import BENCHMARK_OVERLAP, removal_reason
+from hare_assets.core.lake import DOCUMENT_SCHEMA, ParquetSink, parquet_glob, read_table, write_table
+from hare_assets.core.code_version import code_version
+from hare_assets.core.meta import conservation_result, conservation_spec, markdown_table, table_metadata
+from hare_assets.mixture.packing import Tokenizer
+from hare_assets.core.resources import HareResource
+from hare_assets.sources.assets import ensure_sample
+from hare_assets.core.warehouse import quote_literal
+from hare_assets.core.benchmarks import load_benchmark
+from hare_assets.decontamination.ngrams import Explainer, benchmark_ngram_rows, ngram_sizes, prepare_index, repetition_rates
+from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, removal_reason
 
 # Mix inputs: (asset, paper part) in the order they are checked.
 INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))
@@ -36,7 +37,7 @@ BATCH = 2048
 
 @dg.asset(
     group_name="decontamination",
-    code_version=code_version("decontamination"),
+    code_version=code_version(__name__),
     kinds={"parquet"},
     description=("The n-gram index of every configured benchmark (all splits, all samples): normalized tokens "
                  "(lowercase, punctuation stripped), 64-bit n-gram hashes for every n the decontamination "
@@ -74,7 +75,7 @@ def load_index(hare: HareResource) -> tuple[dict[int, np.ndarray], Explainer]:
 @dg.asset(
     group_name="decontamination",
     deps=["benchmark_ngrams", "d1_documents", "d2_documents", "d3_samples"],
-    code_version=code_version("decontamination", "mixture/packing.py"),
+    code_version=code_version(__name__),
     check_specs=[conservation_spec("decontaminated_documents", "D1 documents, D2 documents and D3 samples")],
     kinds={"parquet"},
     description=("Every document entering the mix (D1, D2, D3): first the length limits per part (Mistral "
@@ -177,7 +178,7 @@ def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> lis
 @dg.asset(
     group_name="decontamination",
     deps=["decontaminated_documents"],
-    code_version=code_version("decontamination"),
+    code_version=code_version(__name__),
     kinds={"parquet", "duckdb"},
     description=("Per mix part x benchmark: documents checked, documents sharing n-grams with the benchmark, "
                  "removed for overlap, the histogram of their repetition rates (10 bins over 0..1) and the "

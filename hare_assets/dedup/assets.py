@@ -8,13 +8,14 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from ..cleaning.signals import CLEANED_SCHEMA
-from ..lake import head, parquet_glob
-from ..meta import (code_version, column_lineage, conservation_result, conservation_spec, counts_markdown,
+from hare_assets.cleaning.signals import CLEANED_SCHEMA
+from hare_assets.core.lake import head, parquet_glob
+from hare_assets.core.code_version import code_version
+from hare_assets.core.meta import (column_lineage, conservation_result, conservation_spec, counts_markdown,
                     markdown_table, table_metadata)
-from ..resources import HareResource
-from ..warehouse import quote_literal
-from .plan import write_deduplicated
+from hare_assets.core.resources import HareResource
+from hare_assets.core.warehouse import quote_literal
+from hare_assets.dedup.plan import write_deduplicated
 
 PER_SOURCE = "raw_rows_conserved_per_source"
 
@@ -24,7 +25,7 @@ def build_d1_documents() -> dg.AssetsDefinition:
         name="d1_documents",
         group_name="d1",
         deps=["cleaned_documents", "d1_signals"],  # d1_signals: the MinHash band keys
-        code_version=code_version("dedup", "lake.py"),
+        code_version=code_version(__name__),
         check_specs=[conservation_spec("d1_documents", "cleaned documents of all sources"),
                      dg.AssetCheckSpec(PER_SOURCE, asset="d1_documents", blocking=True,
                                        description="per D1 source: raw rows = D1 rows + rows rejected by cleaning "

@@ -14,10 +14,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..cleaning.signals import CLEANED_SCHEMA, REJECTION_SCHEMA
-from ..lake import DOCUMENT_SCHEMA, ParquetSink
-from ..warehouse import quote_literal
-from .minhash import connected_components
+from hare_assets.cleaning.signals import CLEANED_SCHEMA, REJECTION_SCHEMA
+from hare_assets.core.lake import DOCUMENT_SCHEMA, ParquetSink
+from hare_assets.core.warehouse import quote_literal
+from hare_assets.dedup.minhash import connected_components
 
 BATCH = 50_000
 

@@ -9,15 +9,16 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ..decontamination.benchmarks import BenchmarkItem, load_benchmark
-from ..lake import write_table
-from ..meta import code_version, markdown_table, table_metadata
-from ..resources import HareResource
-from ..synthesis.assets import generate
-from ..synthesis.cache import Request, text_sha256
-from .harness import evaluate_checkpoint, v1_scores
-from .lm_eval_tasks import write_tasks
-from .rephrase import TEMPLATE_SHA256, rephrase_prompt, rephrased_item
+from hare_assets.core.benchmarks import BenchmarkItem, load_benchmark
+from hare_assets.core.lake import write_table
+from hare_assets.core.code_version import code_version
+from hare_assets.core.meta import markdown_table, table_metadata
+from hare_assets.core.resources import HareResource
+from hare_assets.synthesis.assets import generate
+from hare_assets.core.generation.cache import Request, text_sha256
+from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
+from hare_assets.evaluation.lm_eval_tasks import write_tasks
+from hare_assets.evaluation.rephrase import TEMPLATE_SHA256, rephrase_prompt, rephrased_item
 
 
 def final_checkpoint(hare: HareResource, run: str) -> Path:
@@ -69,7 +70,7 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
         group_name="evaluation",
         partitions_def=runs,
         deps=["checkpoints"],
-        code_version=code_version("evaluation"),
+        code_version=code_version(__name__, launches=["model_training"]),
         kinds={"pytorch"},
         description=("The run's final checkpoint scored with lm-eval's simple_evaluate under the Open LLM "
                      "Leaderboard v1 settings: arc_challenge 25-shot acc_norm, hellaswag 10-shot acc_norm, "
@@ -106,7 +107,7 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
         group_name="evaluation",
         partitions_def=runs,
         deps=["checkpoints"],
-        code_version=code_version("evaluation"),
+        code_version=code_version(__name__, launches=["model_training"]),
         kinds={"pytorch"},
         description=("Benchmark leakage (Xu et al. 2024): benbench 5-gram accuracy of the checkpoint on each "
                      "benchmark's original (D) and rephrased (D') items per split; delta = D - D' (paper "

@@ -15,7 +15,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from .lm_eval_tasks import V1_TASKS, TaskSpec
+from hare_assets.evaluation.lm_eval_tasks import V1_TASKS, TaskSpec
 
 
 def resolve_backend(requested: str) -> tuple[str, str]:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from ..decontamination.benchmarks import BenchmarkItem, load_benchmark
-from ..sources.reader import parse_hf_uri
+from hare_assets.core.benchmarks import BenchmarkItem, load_benchmark
+from hare_assets.sources.reader import parse_hf_uri
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from ..decontamination.benchmarks import BenchmarkItem
+from hare_assets.core.benchmarks import BenchmarkItem
 
 REPHRASE_TEMPLATE = (
     "Rewrite the following text so that it keeps exactly the same meaning and every fact, number and name, "

@@ -7,13 +7,14 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from ..lake import parquet_glob, read_table, tree_hash, write_table
-from ..meta import code_version, markdown_table, table_metadata
-from ..resources import HareResource
-from ..settings import Settings
-from ..warehouse import quote_literal
-from .packing import Tokenizer, pack, write_shards
-from .sampling import mix_composition, plan_mix, report_table
+from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
+from hare_assets.core.code_version import code_version
+from hare_assets.core.meta import markdown_table, table_metadata
+from hare_assets.core.resources import HareResource
+from hare_assets.core.settings import Settings
+from hare_assets.core.warehouse import quote_literal
+from hare_assets.mixture.packing import Tokenizer, pack, write_shards
+from hare_assets.mixture.sampling import mix_composition, plan_mix, report_table
 
 TEXT_BATCH = 256
 
@@ -32,7 +33,7 @@ def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsD
         group_name="mixture",
         partitions_def=runs,
         deps=["decontaminated_documents"],
-        code_version=code_version("mixture"),
+        code_version=code_version(__name__),
         kinds={"parquet"},
         description=("Weighted sampling of the decontaminated documents to the paper's Figure 2b weights (D1 46.5 "
                      "with Table 3 per-source weights inside it, D2 synthetic 7.7, cosmopedia 5.93, Restruct "
@@ -63,7 +64,7 @@ def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsD
         group_name="mixture",
         partitions_def=runs,
         deps=["training_mix", "decontaminated_documents"],
-        code_version=code_version("mixture"),
+        code_version=code_version(__name__),
         kinds={"numpy"},
         description=("The run's mix tokenized with the Mistral v1 tokenizer (32,000 vocab), EOS after each "
                      "document, packed into fixed rows of seq_len+1 tokens, shuffled deterministically, "

@@ -8,12 +8,13 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from ..lake import DOCUMENT_SCHEMA, ParquetSink, head
-from ..meta import code_version, conservation_result, conservation_spec, table_metadata
-from ..resources import HareResource
-from ..sample import write_sample
-from ..settings import Settings
-from .reader import SourceError, read_source
+from hare_assets.core.lake import DOCUMENT_SCHEMA, ParquetSink, head
+from hare_assets.core.code_version import code_version
+from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
+from hare_assets.core.resources import HareResource
+from hare_assets.core.sample import write_sample
+from hare_assets.core.settings import Settings
+from hare_assets.sources.reader import SourceError, read_source
 
 QUARANTINE_SCHEMA = pa.schema([("source", pa.string()), ("file", pa.string()), ("line", pa.int64()),
                                ("reason", pa.string()), ("raw", pa.string())])
@@ -34,7 +35,7 @@ def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:
         name="raw_documents",
         group_name="sources",
         partitions_def=source_partitions(settings),
-        code_version=code_version("sources", "lake.py"),
+        code_version=code_version(__name__),
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=30), warn_window=timedelta(days=7)),
         check_specs=[conservation_spec("raw_documents", "records read")],
         kinds={"parquet", "duckdb"},

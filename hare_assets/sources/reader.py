@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pyarrow.parquet as pq
 
-from ..lake import stable_id
-from ..settings import Source
+from hare_assets.core.lake import stable_id
+from hare_assets.core.settings import Source
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # json.loads joins valid pairs: any left is lone

@@ -9,15 +9,16 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from ..lake import DOCUMENT_SCHEMA, parquet_glob, read_table, stable_id, write_table
-from ..meta import code_version, conservation_result, conservation_spec, table_metadata
-from ..resources import HareResource
-from ..topics.clustering import category_tokens
-from ..warehouse import quote_literal
-from .backends import SamplingParams, make_backend
-from .cache import GenerationStats, Request, RequestCache, generate_cached, text_sha256
-from .prompts import D3_TASKS, choose_template
-from .tasks import Rejection, convert, format_sample, record_from_document, validate
+from hare_assets.core.lake import DOCUMENT_SCHEMA, parquet_glob, read_table, stable_id, write_table
+from hare_assets.core.code_version import code_version
+from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
+from hare_assets.core.resources import HareResource
+from hare_assets.topics.clustering import category_tokens
+from hare_assets.core.warehouse import quote_literal
+from hare_assets.core.generation.backends import SamplingParams, make_backend
+from hare_assets.core.generation.cache import GenerationStats, Request, RequestCache, generate_cached, text_sha256
+from hare_assets.synthesis.prompts import D3_TASKS, choose_template
+from hare_assets.synthesis.tasks import Rejection, convert, format_sample, record_from_document, validate
 
 D2_WORDS = 1000  # the paper's prompt asks for more than 1000 words
 SYNTH_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("prompt", pa.string()),
@@ -69,7 +70,7 @@ def open_source_rows(hare: HareResource, part: str) -> list[dict]:
 @dg.asset(
     group_name="d2",
     deps=["synthesis_seeds", "raw_documents"],
-    code_version=code_version("synthesis"),
+    code_version=code_version(__name__),
     kinds={"parquet"},
     description=("D2: a textbook-style course unit per seed, from a prompt of the seed's category family "
                  "(chosen per seed, its template hash part of the request key), generated through the "
@@ -122,7 +123,7 @@ def restruct_inputs(hare: HareResource) -> list[dict]:
 @dg.asset(
     group_name="d3",
     deps=["d2_documents", "raw_documents"],
-    code_version=code_version("synthesis"),
+    code_version=code_version(__name__),
     check_specs=[conservation_spec("d3_samples", "task generations and open SFT records")],
     kinds={"parquet"},
     description=("D3: NLP-task samples (the task cycles over Q&A, multiple choice, cloze, summarization, "

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .prompts import D3_TASKS, templates_for
+from hare_assets.synthesis.prompts import D3_TASKS, templates_for
 
 Parsed = dict[str, Any]
 Result = tuple[bool, Parsed | None, str]

@@ -9,21 +9,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..lake import parquet_glob, read_table, write_table
-from ..meta import code_version, inline_png, markdown_table, table_metadata
-from ..resources import HareResource
-from ..synthesis.assets import generate, generation_metadata
-from ..synthesis.cache import Request, text_sha256
-from ..synthesis.prompts import TOPIC_LABEL
-from ..warehouse import quote_literal
-from .clustering import (category_tokens, cluster_texts, embed_texts, excluded_clusters, parse_topic_label,
+from hare_assets.core.lake import parquet_glob, read_table, write_table
+from hare_assets.core.code_version import code_version
+from hare_assets.core.meta import inline_png, markdown_table, table_metadata
+from hare_assets.core.resources import HareResource
+from hare_assets.synthesis.assets import generate, generation_metadata
+from hare_assets.core.generation.cache import Request, text_sha256
+from hare_assets.synthesis.prompts import TOPIC_LABEL
+from hare_assets.core.warehouse import quote_literal
+from hare_assets.topics.clustering import (category_tokens, cluster_texts, embed_texts, excluded_clusters, parse_topic_label,
                          render_map, representatives, sample_seeds, seeds_per_category, topic_label_prompt)
 
 
 @dg.asset(
     group_name="topics",
     deps=["d1_documents"],
-    code_version=code_version("topics", "synthesis/prompts.py"),
+    code_version=code_version(__name__),
     kinds={"parquet", "scikitlearn", "pytorch"},
     description=("D1 documents of the Table 4 seed sources embedded with all-MiniLM-L6-v2 (packaged, offline) "
                  "and clustered into topics: k-means (k in config) fitted on a bounded sample, the rest "
@@ -88,7 +89,7 @@ def topic_clusters(context: dg.AssetExecutionContext, hare: HareResource) -> dg.
 @dg.asset(
     group_name="topics",
     deps=["topic_clusters", "d1_documents"],
-    code_version=code_version("topics"),
+    code_version=code_version(__name__),
     kinds={"parquet"},
     description=("Synthesis seeds toward per-category token targets (synthesis.d2_tokens split by "
                  "d2_category_shares, Table 4 by default): each category's seeds are drawn round-robin over the "

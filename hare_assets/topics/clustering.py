@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer
 
-from ..synthesis.prompts import TOPIC_LABEL
+from hare_assets.synthesis.prompts import TOPIC_LABEL
 
 LABEL_TERMS = 4
 LABEL_EXAMPLES = 3  # documents nearest the centroid shown to the LLM labeller

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..meta import code_version, inline_png
-from ..resources import HareResource
-from ..settings import Settings, Training, TrainRun
+from hare_assets.core.code_version import code_version
+from hare_assets.core.meta import inline_png
+from hare_assets.core.resources import HareResource
+from hare_assets.core.settings import Settings, Training, TrainRun
 
 
 def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) -> dict:
@@ -64,7 +65,7 @@ def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinitio
         group_name="training",
         partitions_def=runs,
         deps=["tokenized_shards"],
-        code_version=code_version("training"),
+        code_version=code_version(__name__, launches=["model_training"]),
         kinds={"pytorch"},
         description=("A training run of model_training (HF MistralForCausalLM, AdamW, warmup + cosine, "
                      "grad accumulation and clipping; DeepSpeed ZeRO when the launcher is deepspeed) on the "

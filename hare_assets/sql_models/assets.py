@@ -16,12 +16,12 @@ from pathlib import Path
 import dagster as dg
 import sqlglot
 
-from .meta import table_metadata
-from .resources import HareResource
-from .warehouse import quote_ident
+from hare_assets.core.meta import table_metadata
+from hare_assets.core.resources import HareResource
+from hare_assets.core.warehouse import quote_ident
 
 REF = re.compile(r"\{\{\s*ref\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\)\s*\}\}")
-SQL_DIR = Path(os.environ.get("HARE_SQL_DIR", Path(__file__).resolve().parents[1] / "dbt_like_sql"))
+SQL_DIR = Path(os.environ.get("HARE_SQL_DIR", Path(__file__).resolve().parents[2] / "dbt_like_sql"))
 # Warehouse tables written by an asset of another name.
 TABLE_OWNERS = {
     "raw_quarantine": "raw_documents",

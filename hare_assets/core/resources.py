@@ -6,9 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from .lake import asset_dir, parquet_glob
-from .settings import Settings, hare_home, load_settings
-from .warehouse import Warehouse
+from hare_assets.core.lake import asset_dir, parquet_glob
+from hare_assets.core.settings import Settings, hare_home, load_settings
+from hare_assets.core.warehouse import Warehouse
 
 
 class HareResource(dg.ConfigurableResource):

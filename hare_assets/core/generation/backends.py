@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from hare_assets.settings import Backend
+    from hare_assets.core.settings import Backend
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The embedded sample corpus and benchmark fixtures the default config runs on, offline."""
 
-from .generator import write_sample
+from hare_assets.core.sample.generator import write_sample
 
 __all__ = ["write_sample"]

@@ -16,7 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PACKAGED_CONFIG = Path(__file__).with_name("default_config.yaml")
+PACKAGED_CONFIG = Path(__file__).parents[1] / "default_config.yaml"
 BENCHMARK_NAMES = ("mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k")
 # The five parts of the final mix (paper Figure 2b) and the source `part` each open source feeds.
 MIX_PARTS = ("d1", "d2_synthetic", "d2_open", "d3_restruct", "d3_open")

@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from . import genres
-from .banks import FIRST_NAMES, FOREIGN, GENERAL_TOPICS, SURNAMES, TOPICS, Topic
-from .fixtures import FixtureItem, write_fixtures
+from hare_assets.core.sample import genres
+from hare_assets.core.sample.banks import FIRST_NAMES, FOREIGN, GENERAL_TOPICS, SURNAMES, TOPICS, Topic
+from hare_assets.core.sample.fixtures import FixtureItem, write_fixtures
 
 SEED = 2406_11410
 MANIFEST = "MANIFEST.json"

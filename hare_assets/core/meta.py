@@ -1,26 +1,15 @@
-"""Shared Dagster glue: metadata for tables, the conservation check, code versions."""
+"""Shared Dagster glue: metadata for tables and the conservation check."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 from pathlib import Path
 from typing import Mapping
 
 import dagster as dg
 import pyarrow as pa
 
-PACKAGE = Path(__file__).parent
 CONSERVATION = "rows_conserved"
-
-
-def code_version(*relative_paths: str) -> str:
-    """Hash of the code files an asset runs: a change re-flags the asset as stale."""
-    h = hashlib.sha256()
-    for rel in relative_paths:
-        for f in sorted((PACKAGE / rel).glob("*.py")) if (PACKAGE / rel).is_dir() else [PACKAGE / rel]:
-            h.update(f.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def _schema(schema: pa.Schema) -> dg.TableSchema:

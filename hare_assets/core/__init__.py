@@ -1,0 +1,1 @@
+"""The shared core: what several stages use. It imports no stage."""

@@ -1,0 +1,1 @@
+"""Text generation: backends (tiny local model, transformers, vLLM, OpenAI-compatible HTTP), the request cache, and the Dagster-side call."""
