@@ -157,7 +157,11 @@ def _ours_filter_shard(signal_dir: str, out_root: str) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hare_assets.cleaning.signals import CLEANED_SCHEMA, REJECTION_SCHEMA, filter_signals
+    from hare_assets.cleaning.signals import (
+        CLEANED_SCHEMA,
+        REJECTION_SCHEMA,
+        filter_signals,
+    )
     from hare_assets.core.lake import ParquetSink
     from hare_assets.core.settings import Cleaning
 
@@ -182,9 +186,9 @@ def side_ours(args: argparse.Namespace) -> dict:
     import duckdb
     import pyarrow.parquet as pq
 
-    from hare_assets.dedup.minhash import lsh_params
-    from hare_assets.dedup.plan import write_deduplicated
+    from hare_assets.core.minhash import lsh_params
     from hare_assets.core.settings import Dedup
+    from hare_assets.dedup.plan import write_deduplicated
 
     out = Path(args.side_dir)
     shutil.rmtree(out, ignore_errors=True)
@@ -284,10 +288,18 @@ def side_datatrove(args: argparse.Namespace) -> dict:
     import gzip
 
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup import (
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets
-    from datatrove.pipeline.filters import (C4QualityFilter, GopherQualityFilter, GopherRepetitionFilter,
-                                            LanguageFilter)
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+        LanguageFilter,
+    )
     from datatrove.pipeline.formatters import PIIFormatter
     from datatrove.pipeline.readers import JsonlReader, ParquetReader
     from datatrove.pipeline.writers import JsonlWriter
@@ -516,7 +528,6 @@ def main() -> None:
         return
 
     import pyarrow.parquet as pq
-
     from synthetic_corpus import write_corpus
 
     work = Path(args.work_dir) / f"n{args.docs}"

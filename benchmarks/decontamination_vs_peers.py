@@ -58,9 +58,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import versions  # noqa: E402
+
 from hare_assets.core.benchmarks import BENCHMARKS, load_benchmark  # noqa: E402
 from hare_assets.decontamination.ngrams import (  # noqa: E402
-    benchmark_ngram_rows, prepare_index, repetition_rates, sorted_index)
+    benchmark_ngram_rows,
+    prepare_index,
+    repetition_rates,
+    sorted_index,
+)
 
 N = 13
 THRESHOLD = 0.5
@@ -266,7 +271,11 @@ def _datatrove_item_doc(it):
 def run_datatrove(items, docs, tmp: Path, repeat: int):
     _install_lighteval_stub(tmp)
     from datatrove.data import Document
-    from datatrove.pipeline.decont import NGramsDecontConfig, NGramsDecontFilter, NGramsDecontIndexer
+    from datatrove.pipeline.decont import (
+        NGramsDecontConfig,
+        NGramsDecontFilter,
+        NGramsDecontIndexer,
+    )
     from datatrove.utils.logging import logger
 
     logger.remove()  # its per-step logging would go to stderr

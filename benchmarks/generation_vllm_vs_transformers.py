@@ -22,8 +22,14 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from common import versions  # noqa: E402
-from hare_assets.core.generation.backends import (BackendError, SamplingParams, TransformersBackend,  # noqa: E402
-                                            VLLMBackend, build_random_mistral)
+
+from hare_assets.core.generation.backends import (  # noqa: E402
+    BackendError,
+    SamplingParams,
+    TransformersBackend,
+    VLLMBackend,
+    build_random_mistral,
+)
 from hare_assets.synthesis.prompts import D2_FAMILIES, templates_for  # noqa: E402
 
 SUBJECTS = ("the water cycle", "contract law", "binary search", "the French revolution", "prime numbers",

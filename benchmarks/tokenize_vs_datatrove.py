@@ -35,15 +35,15 @@ import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from common import versions  # noqa: E402
 from decontamination_vs_peers import DEFAULT_ROOT, gsm8k_test, make_docs  # noqa: E402
-from hare_assets.mixture.packing import Tokenizer, pack, write_shards  # noqa: E402
+
+from hare_assets.mixture.packing import pack, write_shards  # noqa: E402
+from model_training.tokenizer import Tokenizer  # noqa: E402
 
 
 def tokenizer_json(directory: Path) -> Path:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dagster as dg
 
 from hare_assets.cleaning.assets import build_cleaned_documents, build_d1_signals
-from hare_assets.decontamination.assets import benchmark_ngrams, contamination_report, decontaminated_documents
+from hare_assets.core.resources import HareResource
+from hare_assets.core.settings import load_settings
+from hare_assets.decontamination.assets import (
+    benchmark_ngrams,
+    contamination_report,
+    decontaminated_documents,
+)
 from hare_assets.dedup.assets import build_d1_documents
 from hare_assets.evaluation.assets import build_evaluation_assets
 from hare_assets.mixture.assets import build_mixture_assets, run_partitions
-from hare_assets.core.resources import HareResource
-from hare_assets.core.settings import load_settings
 from hare_assets.sources.assets import build_raw_documents
 from hare_assets.sql_models.assets import sql_model_assets
 from hare_assets.synthesis.assets import d2_documents, d3_samples

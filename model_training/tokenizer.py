@@ -20,30 +20,65 @@ import functools
 import json
 import os
 import shutil
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import sentencepiece
-from tokenizers import Tokenizer, decoders, normalizers, processors
+import tokenizers
+from tokenizers import decoders, normalizers, processors
 from tokenizers.models import BPE
-from transformers import PreTrainedTokenizerFast
-from transformers.tokenization_utils_base import generate_merges
+
+from model_training.hashing import file_sha256
 
 SPIECE = "▁"
+TOKENIZER_FILE = "tokenizer.model.v1"
+TOKENIZER_NAME = "mistral-v1 (mistral-common tokenizer.model.v1)"
 
 
 def sentencepiece_model_path() -> Path:
+    """The Mistral v1 sentencepiece model (vocab 32000, bos 1, eos 2) shipped with mistral-common."""
     import mistral_common
 
-    return Path(mistral_common.__file__).parent / "data" / "tokenizer.model.v1"
+    path = Path(mistral_common.__file__).resolve().parent / "data" / TOKENIZER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the installed mistral-common does not ship {TOKENIZER_FILE}")
+    return path
 
 
-def _backend(model_path: Path) -> Tokenizer:
+class Tokenizer:
+    """Sentencepiece over the Mistral v1 model; `encode_batch` adds neither BOS nor EOS."""
+
+    def __init__(self, path: str | os.PathLike | None = None, num_threads: int | None = None):
+        self.path = Path(path) if path is not None else sentencepiece_model_path()
+        self._sp = sentencepiece.SentencePieceProcessor(model_file=str(self.path))
+        self.num_threads = num_threads if num_threads is not None else (os.cpu_count() or 1)
+        self.vocab_size: int = self._sp.vocab_size()
+        self.bos_id: int = self._sp.bos_id()
+        self.eos_id: int = self._sp.eos_id()
+        self.sha256: str = file_sha256(self.path)
+
+    def encode_batch(self, texts: Sequence[str | None]) -> list[list[int]]:
+        texts = ["" if t is None else t for t in texts]
+        if not texts:
+            return []
+        return self._sp.encode(texts, out_type=int, add_bos=False, add_eos=False, num_threads=self.num_threads)
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_batch([text])[0]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self._sp.decode([int(i) for i in ids])
+
+
+def _backend(model_path: Path) -> tokenizers.Tokenizer:
+    from transformers.tokenization_utils_base import generate_merges
+
     sp = sentencepiece.SentencePieceProcessor(model_file=str(model_path))
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
     vocab = {piece: i for i, piece in enumerate(pieces)}
     scores = {piece: sp.get_score(i) for i, piece in enumerate(pieces)}
     bos, unk = sp.id_to_piece(sp.bos_id()), sp.id_to_piece(sp.unk_id())
-    backend = Tokenizer(BPE(vocab=vocab, merges=generate_merges(vocab, scores), unk_token=unk, fuse_unk=True, byte_fallback=True))
+    backend = tokenizers.Tokenizer(BPE(vocab=vocab, merges=generate_merges(vocab, scores), unk_token=unk, fuse_unk=True, byte_fallback=True))
     backend.normalizer = normalizers.Sequence([normalizers.Prepend(SPIECE), normalizers.Replace(" ", SPIECE)])
     backend.decoder = decoders.Sequence(
         [decoders.Replace(SPIECE, " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
@@ -55,7 +90,10 @@ def _backend(model_path: Path) -> Tokenizer:
 
 
 @functools.lru_cache(maxsize=1)
-def mistral_v1_tokenizer() -> PreTrainedTokenizerFast:
+def mistral_v1_tokenizer():
+    """A transformers PreTrainedTokenizerFast (imported here: the batch encoder above does not need transformers)."""
+    from transformers import PreTrainedTokenizerFast
+
     model_path = sentencepiece_model_path()
     return PreTrainedTokenizerFast(
         tokenizer_object=_backend(model_path),

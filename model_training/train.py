@@ -60,6 +60,7 @@ from transformers.utils import logging as hf_logging
 
 from model_training.configs import ModelPreset, flops_per_token, get_preset
 from model_training.data import PackedSequences
+from model_training.hashing import directory_sha256, file_sha256
 from model_training.tokenizer import save_tokenizer
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -347,22 +348,6 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
         if (m := CHECKPOINT_RE.match(p.name)) and (p / STATE_FILE).is_file()
     ]
     return max(steps)[1] if steps else None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def directory_sha256(directory: Path) -> str:
-    """Content hash over (relative path, file hash) of every file, in sorted path order."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(directory).as_posix()}\0{file_sha256(path)}\n".encode())
-    return digest.hexdigest()
 
 
 def weights_sha256(model: torch.nn.Module) -> str:

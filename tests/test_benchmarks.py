@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hare_assets.core.benchmarks import BENCHMARKS, BenchmarkItem, load_benchmark, split_of
+from hare_assets.core.benchmarks import (
+    BENCHMARKS,
+    BenchmarkItem,
+    load_benchmark,
+    split_of,
+)
 from hare_assets.core.sample import write_sample
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"

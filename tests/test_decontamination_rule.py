@@ -8,10 +8,20 @@ import random
 import numpy as np
 import pytest
 
-from hare_assets.decontamination.ngrams import benchmark_ngram_rows, normalize_tokens, prepare_index, repetition_rates
-from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, TOO_LONG, TOO_SHORT, removal_reason
 from hare_assets.core.sample.fixtures import SEED, WRITERS
 from hare_assets.core.settings import Decontamination
+from hare_assets.decontamination.ngrams import (
+    benchmark_ngram_rows,
+    normalize_tokens,
+    prepare_index,
+    repetition_rates,
+)
+from hare_assets.decontamination.rules import (
+    BENCHMARK_OVERLAP,
+    TOO_LONG,
+    TOO_SHORT,
+    removal_reason,
+)
 
 DEFAULTS = Decontamination()
 MAX_RATE = DEFAULTS.max_repetition_rate

@@ -107,7 +107,7 @@ def test_d1_conservation_and_cleaning(wh):
     assert q(wh, "select count(distinct source) from d1_documents")[0][0] >= 15
     assert q(wh, "select min(source_weight) > 0 from d1_documents")[0][0]
     # Table 3 weights travel with the documents; the removal table accounts for every raw row per source.
-    from hare_assets.core.settings import parse_settings, PACKAGED_CONFIG
+    from hare_assets.core.settings import PACKAGED_CONFIG, parse_settings
 
     weights = {s.name: s.weight for s in parse_settings(PACKAGED_CONFIG).d1_sources}
     assert all(w == weights[s] for s, w in q(wh, "select distinct source, source_weight from d1_documents"))

@@ -3,20 +3,20 @@ import random
 import numpy as np
 import pytest
 
-from hare_assets.dedup import minhash as mh
-from hare_assets.dedup.minhash import (
+from hare_assets.core.minhash import (
     band_keys,
-    collision_probability,
     choose_survivors,
+    collision_probability,
     connected_components,
     jaccard_estimate,
     lsh_params,
     normalized_text_hash,
-    sketch,
-    text_hashes,
     shingle_hashes,
     signatures,
+    sketch,
+    text_hashes,
 )
+from hare_assets.dedup import minhash as mh
 
 K, P, SEED = 5, 128, 1
 

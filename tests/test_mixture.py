@@ -9,16 +9,15 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from hare_assets.core.settings import Mixture
 from hare_assets.mixture.packing import (
     FORMAT,
-    Tokenizer,
-    mistral_tokenizer_path,
     pack,
     read_shards,
     write_shards,
 )
 from hare_assets.mixture.sampling import REPORT_SCHEMA, plan_mix, report_table
-from hare_assets.core.settings import Mixture
+from model_training.tokenizer import Tokenizer, sentencepiece_model_path
 
 WEIGHTS = dict(Mixture.model_fields["weights"].default_factory())
 ALL_PARTS = ["d1", "d2_synthetic", "d2_open", "d3_restruct", "d3_open"]
@@ -167,7 +166,7 @@ def tokenizer() -> Tokenizer:
 
 
 def test_mistral_v1_tokenizer(tokenizer):
-    assert mistral_tokenizer_path().name == "tokenizer.model.v1"
+    assert sentencepiece_model_path().name == "tokenizer.model.v1"
     assert (tokenizer.vocab_size, tokenizer.bos_id, tokenizer.eos_id) == (32000, 1, 2)
     assert tokenizer.encode_batch(["Hello world", ""]) == [[22557, 1526], []]
     assert len(tokenizer.sha256) == 64 and tokenizer.decode([22557, 1526]) == "Hello world"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, MistralForCausalLM
 
 from model_training.configs import PRESETS, flops_per_token
 from model_training.data import PackedSequences
-from model_training.evaluate import leakage_delta, load_checkpoint, ngram_accuracy, ngram_accuracy_tokens
+from model_training.evaluate import (
+    leakage_delta,
+    load_checkpoint,
+    ngram_accuracy,
+    ngram_accuracy_tokens,
+)
 from model_training.tokenizer import mistral_v1_tokenizer, sentencepiece_model_path
 from model_training.train import (
     RunConfig,
@@ -431,9 +435,9 @@ def offline_hf(monkeypatch):
 def test_checkpoint_loads_in_lm_eval_and_scores_local_task(memorised, tmp_path, offline_hf):
     """The trained checkpoint through lm-eval's own hf model and its arc_challenge task on a local file:
     the memorised answer wins (gold is not the first option)."""
+    from hare_assets.core.settings import Benchmark
     from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
     from hare_assets.evaluation.lm_eval_tasks import write_tasks
-    from hare_assets.core.settings import Benchmark
 
     summary, _ = memorised
     arc = tmp_path / "arc"
@@ -524,8 +528,8 @@ def test_hub_benchmarks_use_lm_eval_builtin_tasks_with_v1_shots(tmp_path):
     """hf:// benchmarks: wrappers around lm-eval's own tasks (its hub datasets), only the shots set."""
     import yaml
 
-    from hare_assets.evaluation.lm_eval_tasks import write_tasks
     from hare_assets.core.settings import Benchmark
+    from hare_assets.evaluation.lm_eval_tasks import write_tasks
 
     benchmarks = [Benchmark(name="mmlu", uri="hf://cais/mmlu?config=all"), Benchmark(name="gsm8k", uri="hf://openai/gsm8k")]
     spec = write_tasks(benchmarks, {"mmlu": 5, "gsm8k": 5}, tmp_path, gsm8k_max_new_tokens=256)

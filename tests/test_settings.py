@@ -3,7 +3,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hare_assets.core.settings import PACKAGED_CONFIG, ConfigError, load_settings, parse_settings
+from hare_assets.core.settings import (
+    PACKAGED_CONFIG,
+    ConfigError,
+    load_settings,
+    parse_settings,
+)
 
 TABLE3 = {
     "RedPajamaC4": ("C4", 11), "RedPajamaArxiv": ("Arxiv", 1.42), "Pubmed": ("References", 0.65),

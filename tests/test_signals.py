@@ -7,13 +7,17 @@ import json
 
 import pyarrow as pa
 import pytest
+from test_cleaning_rules import CODE, ENGLISH, FRENCH, MATH
 
 from hare_assets.cleaning import signals as sg
-from hare_assets.cleaning.rules import clean_batch, clean_document, normalize, score_batch
-from hare_assets.dedup.minhash import band_keys, lsh_params, signatures, text_hashes
+from hare_assets.cleaning.rules import (
+    clean_batch,
+    clean_document,
+    normalize,
+    score_batch,
+)
+from hare_assets.core.minhash import band_keys, lsh_params, signatures, text_hashes
 from hare_assets.core.settings import Cleaning, Dedup, load_settings
-
-from test_cleaning_rules import CODE, ENGLISH, FRENCH, MATH
 
 CFG, DEDUP = Cleaning(), Dedup()
 TEXTS = [ENGLISH, FRENCH, CODE, MATH, "tiny", ENGLISH.replace("Tuesday", "Tuesday (mail bob@example.com)"), "",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 import types
 from dataclasses import replace
@@ -15,13 +14,33 @@ from pathlib import Path
 import pytest
 from openai_server import OpenAIServer
 
+from hare_assets.core.generation.backends import (
+    BackendError,
+    Generation,
+    GenerationBackend,
+    OpenAICompatibleBackend,
+    SamplingParams,
+    TransformersBackend,
+    VLLMBackend,
+    make_backend,
+)
+from hare_assets.core.generation.cache import (
+    Request,
+    RequestCache,
+    generate_cached,
+    text_sha256,
+)
 from hare_assets.core.settings import Backend
 from hare_assets.synthesis import prompts as P
-from hare_assets.core.generation.backends import (BackendError, Generation, GenerationBackend, OpenAICompatibleBackend,
-                                            SamplingParams, TransformersBackend, VLLMBackend, make_backend)
-from hare_assets.core.generation.cache import Request, RequestCache, generate_cached, text_sha256
-from hare_assets.synthesis.tasks import (Rejection, convert, convert_autocot, convert_dolly, convert_openhermes,
-                                         format_sample, validate)
+from hare_assets.synthesis.tasks import (
+    Rejection,
+    convert,
+    convert_autocot,
+    convert_dolly,
+    convert_openhermes,
+    format_sample,
+    validate,
+)
 
 # ------------------------------------------------------------------------------------------ prompts
 

@@ -18,9 +18,10 @@ import pyarrow as pa
 import yaml
 from openai_server import OpenAIServer
 
-from hare_assets.core.lake import DOCUMENT_SCHEMA, asset_dir, write_table
-from hare_assets.core.settings import PACKAGED_CONFIG
 from hare_assets.core.generation.cache import RequestCache
+from hare_assets.core.lake import asset_dir, write_table
+from hare_assets.core.schemas import DOCUMENT_SCHEMA
+from hare_assets.core.settings import PACKAGED_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-never-log-4242"

@@ -1,4 +1,3 @@
-import os
 from collections import Counter
 
 import dagster as dg
@@ -8,15 +7,32 @@ import pytest
 import yaml
 from openai_server import OpenAIServer
 
+from hare_assets.core.generation.backends import (
+    Generation,
+    OpenAICompatibleBackend,
+    SamplingParams,
+)
+from hare_assets.core.generation.cache import (
+    Request,
+    RequestCache,
+    generate_cached,
+    text_sha256,
+)
 from hare_assets.core.lake import asset_dir, read_table, write_table
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import PACKAGED_CONFIG
-from hare_assets.core.generation.backends import Generation, OpenAICompatibleBackend, SamplingParams
-from hare_assets.core.generation.cache import Request, RequestCache, generate_cached, text_sha256
-from hare_assets.synthesis.prompts import TOPIC_LABEL
-from hare_assets.topics.clustering import (cluster_texts, ctfidf_labels, embed_texts, excluded_clusters,
-                                           parse_topic_label, representatives, sample_seeds, seeds_per_category,
-                                           topic_label_prompt)
+from hare_assets.topics.clustering import (
+    cluster_texts,
+    ctfidf_labels,
+    embed_texts,
+    excluded_clusters,
+    parse_topic_label,
+    representatives,
+    sample_seeds,
+    seeds_per_category,
+    topic_label_prompt,
+)
+from hare_assets.topics.prompts import TOPIC_LABEL
 
 TOPICS = {
     "astronomy": ["The telescope observed a distant galaxy and its bright stars.",

@@ -14,7 +14,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from ui_server import DagsterDev
 
 STAGE_GROUPS = ["sources", "d1", "topics", "d2", "d3", "decontamination", "mixture", "training",

@@ -16,15 +16,31 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hare_assets.dedup.minhash import lsh_params
-from hare_assets.core.lake import DOCUMENT_SCHEMA, ParquetSink, head
-from hare_assets.core.code_version import code_version
-from hare_assets.core.meta import column_lineage, conservation_result, conservation_spec, markdown_table, table_metadata
-from hare_assets.core.resources import HareResource
-from hare_assets.core.settings import Settings
 from hare_assets.cleaning.rules import DROP_RULES, rule_set_for
-from hare_assets.cleaning.signals import (BAND_SCHEMA, CLEANED_SCHEMA, REJECTION_SCHEMA, SIGNALS_SCHEMA, filter_fingerprint, filter_signals,
-                      score_batches, scoring_fingerprint, scoring_workers)
+from hare_assets.cleaning.signals import (
+    BAND_SCHEMA,
+    CLEANED_SCHEMA,
+    REJECTION_SCHEMA,
+    SIGNALS_SCHEMA,
+    filter_fingerprint,
+    filter_signals,
+    score_batches,
+    scoring_fingerprint,
+    scoring_workers,
+)
+from hare_assets.core.code_version import code_version
+from hare_assets.core.lake import ParquetSink, head
+from hare_assets.core.meta import (
+    column_lineage,
+    conservation_result,
+    conservation_spec,
+    markdown_table,
+    table_metadata,
+)
+from hare_assets.core.minhash import lsh_params
+from hare_assets.core.resources import HareResource
+from hare_assets.core.schemas import DOCUMENT_SCHEMA
+from hare_assets.core.settings import Settings
 
 
 def d1_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:

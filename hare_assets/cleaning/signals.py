@@ -24,10 +24,15 @@ from concurrent.futures import ProcessPoolExecutor
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hare_assets.dedup.minhash import band_keys, lsh_params, sketch
-from hare_assets.core.lake import DOCUMENT_SCHEMA
+from hare_assets.cleaning.rules import (
+    SIGNAL_NAMES,
+    failing_rule,
+    rule_set_for,
+    score_batch,
+)
+from hare_assets.core.minhash import band_keys, lsh_params, sketch
+from hare_assets.core.schemas import CLEANED_SCHEMA, DOCUMENT_SCHEMA, REJECTION_SCHEMA
 from hare_assets.core.settings import Cleaning, Dedup, Settings
-from hare_assets.cleaning.rules import SIGNAL_NAMES, failing_rule, rule_set_for, score_batch
 
 SIGNAL_TYPES = {
     "scored": pa.bool_(), "chars": pa.int64(), "words": pa.int64(), "non_alpha_fraction": pa.float64(),
@@ -39,9 +44,6 @@ SIGNAL_TYPES = {
 SIGNALS_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("edits", pa.string()), ("text_hash", pa.int64()),
                             *SIGNAL_TYPES.items()])
 BAND_SCHEMA = pa.schema([("id", pa.string()), ("band", pa.int16()), ("key", pa.int64())])
-CLEANED_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("source_weight", pa.float64()), ("text_hash", pa.int64())])
-REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("stage", pa.string()), ("reason", pa.string()),
-                              ("detail", pa.string())])
 
 # Which config keys shape the signals, which only the filter, and which change neither (how fast).
 SCORING_KEYS = {"cleaning": ("code_categories", "math_categories", "max_scored_chars"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from hare_assets.sources.reader import parse_hf_uri
+from hare_assets.core.hf import parse_hf_uri
 
 BENCHMARKS = ("mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k")
 SPLIT_WORDS = ("train", "dev", "val", "validation", "test")

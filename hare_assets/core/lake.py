@@ -16,11 +16,6 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DOCUMENT_SCHEMA = pa.schema([
-    ("id", pa.string()), ("source", pa.string()), ("category", pa.string()),
-    ("part", pa.string()), ("text", pa.string()), ("meta", pa.string()),
-])
-
 
 def lake_root(home: Path) -> Path:
     return Path(home) / "lake"

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PACKAGED_CONFIG = Path(__file__).parents[1] / "default_config.yaml"
 BENCHMARK_NAMES = ("mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k")
@@ -154,6 +161,12 @@ class Synthesis(_Strict):
         if any(x < 0 for x in v.values()) or sum(v.values()) <= 0:
             raise ValueError("shares must be >= 0 with a positive sum")
         return v
+
+
+def category_tokens(total_tokens: int, shares: dict[str, float]) -> dict[str, float]:
+    """Each category's token target: its share (normalized over all shares) of `total_tokens`."""
+    total = sum(shares.values())
+    return {c: total_tokens * s / total for c, s in shares.items()}
 
 
 class LengthLimit(_Strict):

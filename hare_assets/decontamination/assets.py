@@ -10,16 +10,33 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hare_assets.core.lake import DOCUMENT_SCHEMA, ParquetSink, parquet_glob, read_table, write_table
-from hare_assets.core.code_version import code_version
-from hare_assets.core.meta import conservation_result, conservation_spec, markdown_table, table_metadata
-from hare_assets.mixture.packing import Tokenizer
-from hare_assets.core.resources import HareResource
-from hare_assets.sources.assets import ensure_sample
-from hare_assets.core.warehouse import quote_literal
 from hare_assets.core.benchmarks import load_benchmark
-from hare_assets.decontamination.ngrams import Explainer, benchmark_ngram_rows, ngram_sizes, prepare_index, repetition_rates
+from hare_assets.core.code_version import code_version
+from hare_assets.core.lake import (
+    DOCUMENT_SCHEMA,
+    ParquetSink,
+    parquet_glob,
+    read_table,
+    write_table,
+)
+from hare_assets.core.meta import (
+    conservation_result,
+    conservation_spec,
+    markdown_table,
+    table_metadata,
+)
+from hare_assets.core.resources import HareResource
+from hare_assets.core.sample import ensure_sample
+from hare_assets.core.warehouse import quote_literal
+from hare_assets.decontamination.ngrams import (
+    Explainer,
+    benchmark_ngram_rows,
+    ngram_sizes,
+    prepare_index,
+    repetition_rates,
+)
 from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, removal_reason
+from model_training.tokenizer import Tokenizer
 
 # Mix inputs: (asset, paper part) in the order they are checked.
 INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))

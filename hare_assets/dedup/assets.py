@@ -8,12 +8,18 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from hare_assets.cleaning.signals import CLEANED_SCHEMA
-from hare_assets.core.lake import head, parquet_glob
 from hare_assets.core.code_version import code_version
-from hare_assets.core.meta import (column_lineage, conservation_result, conservation_spec, counts_markdown,
-                    markdown_table, table_metadata)
+from hare_assets.core.lake import head, parquet_glob
+from hare_assets.core.meta import (
+    column_lineage,
+    conservation_result,
+    conservation_spec,
+    counts_markdown,
+    markdown_table,
+    table_metadata,
+)
 from hare_assets.core.resources import HareResource
+from hare_assets.core.schemas import CLEANED_SCHEMA
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.dedup.plan import write_deduplicated
 

@@ -14,13 +14,39 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hare_assets.cleaning.signals import CLEANED_SCHEMA, REJECTION_SCHEMA
-from hare_assets.core.lake import DOCUMENT_SCHEMA, ParquetSink
+from hare_assets.core.lake import ParquetSink
+from hare_assets.core.schemas import CLEANED_SCHEMA, DOCUMENT_SCHEMA, REJECTION_SCHEMA
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.dedup.minhash import connected_components
 
 BATCH = 50_000
 
+
+
+def connected_components(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Union-find over candidate pairs: every id that appears maps to its component's smallest id."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in pairs:
+        a, b = int(a), int(b)
+        if a not in parent:
+            parent[a] = a
+        if b not in parent:
+            parent[b] = b
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if ra < rb:
+                parent[rb] = ra
+            else:
+                parent[ra] = rb
+    return {x: find(x) for x in parent}
 
 def duplicate_plan(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_glob: str) -> None:
     """Creates temp table `plan(id, reason, duplicate_of)`: reason NULL = kept."""

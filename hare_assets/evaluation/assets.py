@@ -10,15 +10,19 @@ import dagster as dg
 import pyarrow as pa
 
 from hare_assets.core.benchmarks import BenchmarkItem, load_benchmark
-from hare_assets.core.lake import write_table
 from hare_assets.core.code_version import code_version
+from hare_assets.core.generation.cache import Request, text_sha256
+from hare_assets.core.generation.run import generate
+from hare_assets.core.lake import write_table
 from hare_assets.core.meta import markdown_table, table_metadata
 from hare_assets.core.resources import HareResource
-from hare_assets.synthesis.assets import generate
-from hare_assets.core.generation.cache import Request, text_sha256
 from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
 from hare_assets.evaluation.lm_eval_tasks import write_tasks
-from hare_assets.evaluation.rephrase import TEMPLATE_SHA256, rephrase_prompt, rephrased_item
+from hare_assets.evaluation.rephrase import (
+    TEMPLATE_SHA256,
+    rephrase_prompt,
+    rephrased_item,
+)
 
 
 def final_checkpoint(hare: HareResource, run: str) -> Path:

@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from hare_assets.core.benchmarks import BenchmarkItem, load_benchmark
-from hare_assets.sources.reader import parse_hf_uri
+from hare_assets.core.hf import parse_hf_uri
 
 
 @dataclass(frozen=True)

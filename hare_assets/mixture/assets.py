@@ -7,14 +7,15 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
 from hare_assets.core.code_version import code_version
+from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
 from hare_assets.core.meta import markdown_table, table_metadata
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.mixture.packing import Tokenizer, pack, write_shards
+from hare_assets.mixture.packing import pack, write_shards
 from hare_assets.mixture.sampling import mix_composition, plan_mix, report_table
+from model_training.tokenizer import Tokenizer
 
 TEXT_BATCH = 256
 

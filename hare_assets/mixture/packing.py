@@ -33,7 +33,6 @@ permutes all rows again each epoch); the buffer breaks up the consecutive rows o
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -43,59 +42,14 @@ from pathlib import Path
 
 import numpy as np
 
+from model_training.tokenizer import TOKENIZER_NAME
+
 FORMAT = "hare-packed-v2"
 READABLE_FORMATS = ("hare-packed-v1", FORMAT)  # v1: the same rows in .bin files, no index
 SHARD_SUFFIX = ".ds"
 INDEX_SUFFIX = ".index"  # datatrove appends it to the shard name: shard-00000.ds.index
-TOKENIZER_NAME = "mistral-v1 (mistral-common tokenizer.model.v1)"
 DTYPE = np.uint16
-TOKENIZER_FILE = "tokenizer.model.v1"
 _ROWS_PER_BLOCK = 1024
-
-
-def mistral_tokenizer_path() -> Path:
-    """The Mistral v1 sentencepiece model (vocab 32000, bos 1, eos 2) shipped with mistral-common."""
-    import mistral_common
-
-    path = Path(mistral_common.__file__).resolve().parent / "data" / TOKENIZER_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the installed mistral-common does not ship {TOKENIZER_FILE}")
-    return path
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-class Tokenizer:
-    """Sentencepiece over the Mistral v1 model; `encode_batch` adds neither BOS nor EOS."""
-
-    def __init__(self, path: str | os.PathLike | None = None, num_threads: int | None = None):
-        import sentencepiece as spm
-
-        self.path = Path(path) if path is not None else mistral_tokenizer_path()
-        self._sp = spm.SentencePieceProcessor(model_file=str(self.path))
-        self.num_threads = num_threads if num_threads is not None else (os.cpu_count() or 1)
-        self.vocab_size: int = self._sp.vocab_size()
-        self.bos_id: int = self._sp.bos_id()
-        self.eos_id: int = self._sp.eos_id()
-        self.sha256: str = file_sha256(self.path)
-
-    def encode_batch(self, texts: Sequence[str | None]) -> list[list[int]]:
-        texts = ["" if t is None else t for t in texts]
-        if not texts:
-            return []
-        return self._sp.encode(texts, out_type=int, add_bos=False, add_eos=False, num_threads=self.num_threads)
-
-    def encode(self, text: str) -> list[int]:
-        return self.encode_batch([text])[0]
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return self._sp.decode([int(i) for i in ids])
 
 
 class Packer:

@@ -3,16 +3,16 @@
 
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
 
-from hare_assets.core.lake import DOCUMENT_SCHEMA, ParquetSink, head
 from hare_assets.core.code_version import code_version
+from hare_assets.core.lake import ParquetSink, head
 from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
 from hare_assets.core.resources import HareResource
-from hare_assets.core.sample import write_sample
+from hare_assets.core.sample import ensure_sample
+from hare_assets.core.schemas import DOCUMENT_SCHEMA
 from hare_assets.core.settings import Settings
 from hare_assets.sources.reader import SourceError, read_source
 
@@ -22,12 +22,6 @@ QUARANTINE_SCHEMA = pa.schema([("source", pa.string()), ("file", pa.string()), (
 
 def source_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition([s.name for s in settings.sources])
-
-
-def ensure_sample(settings: Settings) -> None:
-    """Write the embedded sample corpus on first use when the config asks for it."""
-    if settings.sample_corpus.enabled:
-        write_sample(Path(settings.sample_corpus.root))
 
 
 def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:

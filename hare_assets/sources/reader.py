@@ -16,13 +16,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import parse_qs, urlparse
 
 import pyarrow.parquet as pq
 
+from hare_assets.core.hf import parse_hf_uri
 from hare_assets.core.lake import stable_id
 from hare_assets.core.settings import Source
-
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # json.loads joins valid pairs: any left is lone
 
@@ -82,12 +81,6 @@ def _parquet_records(path: Path, batch_rows: int) -> Iterator[tuple[int, object]
         for rec in batch.to_pylist():
             row += 1
             yield row, rec
-
-
-def parse_hf_uri(uri: str) -> tuple[str, dict[str, list[str]]]:
-    """hf://<org>/<name>?config=..&split=..: (the dataset's hub name, the query parameters)."""
-    u = urlparse(uri)
-    return (u.netloc + u.path).strip("/"), parse_qs(u.query)
 
 
 def _hf_records(uri: str) -> Iterator[tuple[str, int, object]]:

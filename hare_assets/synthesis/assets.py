@@ -3,57 +3,39 @@
 
 import json
 from collections import Counter
-from dataclasses import replace
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from hare_assets.core.lake import DOCUMENT_SCHEMA, parquet_glob, read_table, stable_id, write_table
 from hare_assets.core.code_version import code_version
+from hare_assets.core.generation.cache import GenerationStats, Request, text_sha256
+from hare_assets.core.generation.run import generate, generation_metadata
+from hare_assets.core.lake import (
+    DOCUMENT_SCHEMA,
+    parquet_glob,
+    read_table,
+    stable_id,
+    write_table,
+)
 from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
 from hare_assets.core.resources import HareResource
-from hare_assets.topics.clustering import category_tokens
+from hare_assets.core.settings import category_tokens
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.core.generation.backends import SamplingParams, make_backend
-from hare_assets.core.generation.cache import GenerationStats, Request, RequestCache, generate_cached, text_sha256
 from hare_assets.synthesis.prompts import D3_TASKS, choose_template
-from hare_assets.synthesis.tasks import Rejection, convert, format_sample, record_from_document, validate
+from hare_assets.synthesis.tasks import (
+    Rejection,
+    convert,
+    format_sample,
+    record_from_document,
+    validate,
+)
 
 D2_WORDS = 1000  # the paper's prompt asks for more than 1000 words
 SYNTH_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("prompt", pa.string()),
                           ("model", pa.string()), ("seed_id", pa.string()), ("topic", pa.string())])
 D3_REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("stage", pa.string()),
                                  ("reason", pa.string())])
-
-
-def generate(hare: HareResource, context: dg.AssetExecutionContext, requests: list[Request],
-             max_new_tokens: int | None = None):
-    """Generations for the requests through the configured backend and the warehouse request cache
-    (`max_new_tokens` overrides the backend's, e.g. for short rewrites)."""
-    cfg = hare.settings().synthesis.backend
-    backend = make_backend(cfg, cache_dir=hare.root / "models")
-    cache = RequestCache(hare.root / "warehouse.duckdb")
-    params = SamplingParams.from_config(cfg)
-    if max_new_tokens is not None:
-        params = replace(params, max_new_tokens=max_new_tokens)
-    gens, stats = generate_cached(backend, cache, requests, params, cfg.requests_per_call,
-                                  on_batch=lambda s: context.log.info(f"generation: {s.sent} sent, {s.cache_hits} cached"))
-    return backend.model_id, gens, stats
-
-
-def generation_metadata(stats: GenerationStats) -> dict:
-    """What this materialization asked for, sent and paid (numbers, so the UI plots them per run)."""
-    return {
-        "requests": dg.MetadataValue.int(stats.requests),
-        "requests_sent": dg.MetadataValue.int(stats.sent),
-        "cache_hits": dg.MetadataValue.int(stats.cache_hits),
-        "cache_hit_rate": dg.MetadataValue.float(stats.cache_hits / stats.requests if stats.requests else 1.0),
-        "tokens_in": dg.MetadataValue.int(stats.tokens_in),
-        "tokens_out": dg.MetadataValue.int(stats.tokens_out),
-        "cached_tokens_out": dg.MetadataValue.int(stats.cached_tokens_out),
-        "generation_seconds": dg.MetadataValue.float(round(stats.seconds, 3)),
-    }
 
 
 def open_source_rows(hare: HareResource, part: str) -> list[dict]:

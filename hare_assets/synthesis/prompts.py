@@ -20,46 +20,11 @@ into the request-cache key, so an edited prompt never reuses old generations.
 
 from __future__ import annotations
 
-import hashlib
-import string
-from dataclasses import dataclass
-from functools import cached_property
+from hare_assets.core.generation.prompt import PromptTemplate, TemplateError
 
 D2_FAMILIES = ("web", "wiki", "news", "academic", "books", "law", "code", "math")
 D3_TASKS = ("qa", "multiple_choice", "cloze", "summarization", "true_false", "title_generation",
             "keyword_extraction")
-
-
-class TemplateError(ValueError):
-    """A template that cannot be rendered or looked up."""
-
-
-@dataclass(frozen=True)
-class PromptTemplate:
-    name: str
-    family: str  # a D2 family (web, law, ...) or a D3 task (qa, cloze, ...)
-    version: int
-    template: str  # str.format fields, literal braces doubled
-
-    @cached_property
-    def sha256(self) -> str:
-        payload = f"{self.name}\x1f{self.version}\x1f{self.template}".encode("utf-8")
-        return hashlib.sha256(payload).hexdigest()
-
-    @cached_property
-    def fields(self) -> frozenset[str]:
-        """The names `render` needs."""
-        return frozenset(f for _, f, _, _ in string.Formatter().parse(self.template) if f)
-
-    @property
-    def id(self) -> str:
-        return f"{self.name}@v{self.version}"
-
-    def render(self, **fields: object) -> str:
-        missing = sorted(self.fields - set(fields))
-        if missing:
-            raise TemplateError(f"template {self.id} needs fields {missing}; got {sorted(fields)}")
-        return self.template.format(**{k: fields[k] for k in self.fields})
 
 
 # --------------------------------------------------------------------------------------------- D2
@@ -482,19 +447,7 @@ three to eight key concepts, each written exactly as it appears in the document.
 Keywords: <concept>, <concept>, ..."""),
 ]
 
-# ------------------------------------------------------------------------------------- topic labels
-# Optional LLM label for a topic cluster (topics.llm_labels); parsed by topics.clustering.parse_topic_label.
-
-TOPIC_LABEL = PromptTemplate("topic_label", "topic_label", 1, """\
-A group of documents was clustered together. Its most distinctive terms are: {terms}.
-Extracts from documents near the centre of the group:
-{examples}
-
-Name the subject these documents share, in two to five words, as it could appear in a library \
-catalogue. Reply with one line:
-Topic: <the subject>""")
-
-TEMPLATES: tuple[PromptTemplate, ...] = tuple(_D2 + _D3) + (TOPIC_LABEL,)
+TEMPLATES: tuple[PromptTemplate, ...] = tuple(_D2 + _D3)
 _BY_FAMILY: dict[str, tuple[PromptTemplate, ...]] = {
     fam: tuple(t for t in TEMPLATES if t.family == fam) for fam in D2_FAMILIES + D3_TASKS
 }

@@ -9,16 +9,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hare_assets.core.lake import parquet_glob, read_table, write_table
 from hare_assets.core.code_version import code_version
+from hare_assets.core.generation.cache import Request, text_sha256
+from hare_assets.core.generation.run import generate, generation_metadata
+from hare_assets.core.lake import parquet_glob, read_table, write_table
 from hare_assets.core.meta import inline_png, markdown_table, table_metadata
 from hare_assets.core.resources import HareResource
-from hare_assets.synthesis.assets import generate, generation_metadata
-from hare_assets.core.generation.cache import Request, text_sha256
-from hare_assets.synthesis.prompts import TOPIC_LABEL
+from hare_assets.core.settings import category_tokens
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.topics.clustering import (category_tokens, cluster_texts, embed_texts, excluded_clusters, parse_topic_label,
-                         render_map, representatives, sample_seeds, seeds_per_category, topic_label_prompt)
+from hare_assets.topics.clustering import (
+    cluster_texts,
+    embed_texts,
+    excluded_clusters,
+    parse_topic_label,
+    render_map,
+    representatives,
+    sample_seeds,
+    seeds_per_category,
+    topic_label_prompt,
+)
+from hare_assets.topics.prompts import TOPIC_LABEL
 
 
 @dg.asset(

@@ -18,7 +18,8 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer
 
-from hare_assets.synthesis.prompts import TOPIC_LABEL
+from hare_assets.core.settings import category_tokens
+from hare_assets.topics.prompts import TOPIC_LABEL
 
 LABEL_TERMS = 4
 LABEL_EXAMPLES = 3  # documents nearest the centroid shown to the LLM labeller
@@ -122,12 +123,6 @@ def map_2d(x, seed: int) -> np.ndarray:
     if x.shape[1] < 3 or x.shape[0] < 3:
         return np.zeros((x.shape[0], 2))
     return TruncatedSVD(n_components=2, random_state=seed).fit_transform(x)
-
-
-def category_tokens(total_tokens: int, shares: dict[str, float]) -> dict[str, float]:
-    """Each category's token target: its share (normalized over all shares) of `total_tokens`."""
-    total = sum(shares.values())
-    return {c: total_tokens * s / total for c, s in shares.items()}
 
 
 def seeds_per_category(total_tokens: int, shares: dict[str, float], tokens_per_seed: int) -> dict[str, int]:

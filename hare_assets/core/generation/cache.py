@@ -28,7 +28,12 @@ from typing import Callable, Iterable, Iterator
 import duckdb
 import pyarrow as pa
 
-from hare_assets.core.generation.backends import Completed, Generation, GenerationBackend, SamplingParams
+from hare_assets.core.generation.backends import (
+    Completed,
+    Generation,
+    GenerationBackend,
+    SamplingParams,
+)
 
 TABLE = "request_cache"
 _SCHEMA = f"""

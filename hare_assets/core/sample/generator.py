@@ -29,7 +29,14 @@ import pyarrow.parquet as pq
 import zstandard
 
 from hare_assets.core.sample import genres
-from hare_assets.core.sample.banks import FIRST_NAMES, FOREIGN, GENERAL_TOPICS, SURNAMES, TOPICS, Topic
+from hare_assets.core.sample.banks import (
+    FIRST_NAMES,
+    FOREIGN,
+    GENERAL_TOPICS,
+    SURNAMES,
+    TOPICS,
+    Topic,
+)
 from hare_assets.core.sample.fixtures import FixtureItem, write_fixtures
 
 SEED = 2406_11410

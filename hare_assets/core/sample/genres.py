@@ -13,7 +13,13 @@ import random
 from fractions import Fraction
 from math import gcd
 
-from hare_assets.core.sample.banks import CITIES, FIRST_NAMES, SURNAMES, USERNAMES, Topic
+from hare_assets.core.sample.banks import (
+    CITIES,
+    FIRST_NAMES,
+    SURNAMES,
+    USERNAMES,
+    Topic,
+)
 
 # ---------------------------------------------------------------- shared helpers
 

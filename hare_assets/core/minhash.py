@@ -1,4 +1,4 @@
-"""Exact and near-duplicate detection primitives for D1 (pure code, no Dagster).
+"""MinHash for D1: d1_signals computes the hashes and band keys, the global dedup joins on them (pure code).
 
 * `normalized_text_hash` / `text_hashes`: a signed 64-bit hash of the lowercased word sequence
   (whitespace and punctuation do not count), stored as DuckDB BIGINT for exact dedup; `sketch`
@@ -12,15 +12,13 @@
 * `lsh_params`, `band_keys`: banding for LSH (bands x rows from the target Jaccard, see
   `lsh_params`); one signed 64-bit key per (document, band), so the bucket join happens in DuckDB
   on compact data.
-* `connected_components`, `choose_survivors`: clusters from candidate pairs and the document kept
-  per cluster (highest source weight, then smallest id).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -269,42 +267,3 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     for r in range(rows):
         h = _chain(h, view[:, :, r])
     return h.view(np.int64)
-
-
-def connected_components(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
-    """Union-find over candidate pairs: every id that appears maps to its component's smallest id."""
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:  # path compression
-            parent[x], x = root, parent[x]
-        return root
-
-    for a, b in pairs:
-        a, b = int(a), int(b)
-        if a not in parent:
-            parent[a] = a
-        if b not in parent:
-            parent[b] = b
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            if ra < rb:
-                parent[rb] = ra
-            else:
-                parent[ra] = rb
-    return {x: find(x) for x in parent}
-
-
-def choose_survivors(components: Mapping[int, int], weight: Mapping[int, float]) -> dict[int, int]:
-    """For each document of `components` (id -> component root), the id of the document its cluster
-    keeps: the highest `weight` (source weight), ties broken by the smallest id. Survivors map to
-    themselves; the others are near duplicates of their value."""
-    best: dict[int, int] = {}
-    for doc, root in components.items():
-        cur = best.get(root)
-        if cur is None or (-weight[doc], doc) < (-weight[cur], cur):
-            best[root] = doc
-    return {doc: best[root] for doc, root in components.items()}
