@@ -8,6 +8,7 @@ Python for connected components, so memory follows the number of duplicates, not
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb

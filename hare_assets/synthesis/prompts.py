@@ -20,6 +20,8 @@ into the request-cache key, so an edited prompt never reuses old generations.
 
 from __future__ import annotations
 
+import hashlib
+
 from hare_assets.core.generation.prompt import PromptTemplate, TemplateError
 
 D2_FAMILIES = ("web", "wiki", "news", "academic", "books", "law", "code", "math")
