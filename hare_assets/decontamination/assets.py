@@ -12,13 +12,7 @@ import pyarrow.compute as pc
 
 from hare_assets.core.benchmarks import load_benchmark
 from hare_assets.core.code_version import code_version
-from hare_assets.core.lake import (
-    DOCUMENT_SCHEMA,
-    ParquetSink,
-    parquet_glob,
-    read_table,
-    write_table,
-)
+from hare_assets.core.lake import ParquetSink, parquet_glob, read_table, write_table
 from hare_assets.core.meta import (
     conservation_result,
     conservation_spec,
@@ -27,6 +21,7 @@ from hare_assets.core.meta import (
 )
 from hare_assets.core.resources import HareResource
 from hare_assets.core.sample import ensure_sample
+from hare_assets.core.schemas import DOCUMENT_SCHEMA
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.decontamination.ngrams import (
     Explainer,

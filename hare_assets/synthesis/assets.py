@@ -11,15 +11,10 @@ import pyarrow as pa
 from hare_assets.core.code_version import code_version
 from hare_assets.core.generation.cache import GenerationStats, Request, text_sha256
 from hare_assets.core.generation.run import generate, generation_metadata
-from hare_assets.core.lake import (
-    DOCUMENT_SCHEMA,
-    parquet_glob,
-    read_table,
-    stable_id,
-    write_table,
-)
+from hare_assets.core.lake import parquet_glob, read_table, stable_id, write_table
 from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
 from hare_assets.core.resources import HareResource
+from hare_assets.core.schemas import DOCUMENT_SCHEMA
 from hare_assets.core.settings import category_tokens
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.synthesis.prompts import D3_TASKS, choose_template
