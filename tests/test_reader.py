@@ -30,7 +30,7 @@ def test_malformed_records_are_quarantined_with_file_and_line(tmp_path):
     (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     good, bad = collect(src(tmp_path))
     assert [d["text"] for d in good] == ["first doc", "last doc"]
-    assert [(b.line, b.reason) for b in bad] == [(2, "bad_json"), (3, "invalid_utf8"), (4, "missing_text_field"),
+    assert [(b.line, b.rejection.reason) for b in bad] == [(2, "bad_json"), (3, "invalid_utf8"), (4, "missing_text_field"),
                                                (5, "missing_text_field"), (6, "not_an_object"), (7, "text_field_not_text")]
     assert all(b.file.endswith("a.jsonl") for b in bad)
     meta = json.loads(good[1]["meta"])

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding hare_assets/ and model_training/
 LOCAL_PACKAGES = ("hare_assets", "model_training")
@@ -84,9 +84,8 @@ def package_modules(package: str, root: Path = SOURCE_ROOT) -> tuple[str, ...]:
 
 
 def _config_json(config: object) -> str:
-    if isinstance(config, BaseModel):
-        config = config.model_dump(mode="json")
-    return json.dumps(config, sort_keys=True, default=str)
+    """Settings models (nested in lists or dicts too) and plain values as canonical JSON."""
+    return json.dumps(to_jsonable_python(config), sort_keys=True)
 
 
 def code_version(module: str, *, launches: Sequence[str] = (), config: Iterable[object] = (),

@@ -51,8 +51,8 @@ def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:
                     seen += len(good) + len(bad)
                     docs.write_rows(good)
                     nbytes += sum(len(d["text"].encode()) for d in good)
-                    quarantine.write_rows([{"source": source.name, **vars(b)} for b in bad])
-                    reasons.update(b.reason for b in bad)
+                    quarantine.write_rows([b.row(source.name) for b in bad])
+                    reasons.update(b.rejection.reason for b in bad)
                     context.log.info(f"{source.name}: {docs.rows} documents, {quarantine.rows} quarantined so far")
                 if docs.rows == 0:
                     raise SourceError(f"source {source.name}: no readable documents in {source.uri!r} "

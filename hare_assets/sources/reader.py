@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from hare_assets.core.hf import parse_hf_uri
 from hare_assets.core.lake import stable_id
+from hare_assets.core.rejection import Rejection
 from hare_assets.core.settings import Source
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # json.loads joins valid pairs: any left is lone
@@ -30,12 +31,18 @@ class SourceError(RuntimeError):
     """The source cannot be read at all (no files, unreadable file, missing extra)."""
 
 
-@dataclass
-class Rejected:
+@dataclass(frozen=True)
+class Quarantined:
+    """A record that cannot become a document, where it was read and why."""
+
     file: str
     line: int
-    reason: str
-    raw: str
+    rejection: Rejection
+
+    def row(self, source: str) -> dict:
+        """Its raw_quarantine row (the detail holds the start of the raw record)."""
+        return {"source": source, "file": self.file, "line": self.line, "reason": self.rejection.reason,
+                "raw": self.rejection.detail}
 
 
 def source_files(source: Source) -> list[Path]:
@@ -60,19 +67,19 @@ def _open_text_lines(path: Path) -> Iterator[bytes]:
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[int, object]]:
-    """(line number, parsed object | Rejected) for each non-blank line."""
+    """(line number, parsed object | Rejection) for each non-blank line."""
     for lineno, raw in enumerate(_open_text_lines(path), start=1):
         if not raw.strip():
             continue
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            yield lineno, Rejected(str(path), lineno, "invalid_utf8", f"{e}: {raw[:200]!r}")
+            yield lineno, Rejection("invalid_utf8", f"{e}: {raw[:200]!r}")
             continue
         try:
             yield lineno, json.loads(line)
         except json.JSONDecodeError as e:
-            yield lineno, Rejected(str(path), lineno, "bad_json", f"{e.msg} at column {e.colno}: {line[:200]}")
+            yield lineno, Rejection("bad_json", f"{e.msg} at column {e.colno}: {line[:200]}")
 
 
 def _parquet_records(path: Path, batch_rows: int) -> Iterator[tuple[int, object]]:
@@ -95,7 +102,7 @@ def _hf_records(uri: str) -> Iterator[tuple[str, int, object]]:
 
 
 def iter_records(source: Source, batch_rows: int) -> Iterator[tuple[str, int, object]]:
-    """(file, line or row, record | Rejected) over every file of the source, in file order."""
+    """(file, line or row, record | Rejection) over every file of the source, in file order."""
     if source.format == "hf":
         yield from _hf_records(source.uri)
         return
@@ -105,22 +112,22 @@ def iter_records(source: Source, batch_rows: int) -> Iterator[tuple[str, int, ob
             yield str(path), line, rec
 
 
-def to_document(source: Source, file: str, line: int, rec: object, root: str) -> dict | Rejected:
-    if isinstance(rec, Rejected):
+def to_document(source: Source, file: str, line: int, rec: object, root: str) -> dict | Rejection:
+    if isinstance(rec, Rejection):
         return rec
     if not isinstance(rec, dict):
-        return Rejected(file, line, "not_an_object", json.dumps(rec, default=str)[:200])
+        return Rejection("not_an_object", json.dumps(rec, default=str)[:200])
     value = rec.get(source.text_field)
     if value is None:
-        return Rejected(file, line, "missing_text_field",
-                        f"no {source.text_field!r} field: {json.dumps(rec, default=str)[:200]}")
+        return Rejection("missing_text_field",
+                         f"no {source.text_field!r} field: {json.dumps(rec, default=str)[:200]}")
     if isinstance(value, (list, dict)):  # structured records (chat turns) travel as JSON text
         value = json.dumps(value, ensure_ascii=False)
     elif not isinstance(value, str):
-        return Rejected(file, line, "text_field_not_text", f"{source.text_field}={value!r}"[:200])
+        return Rejection("text_field_not_text", f"{source.text_field}={value!r}"[:200])
     if not value.isascii() and _SURROGATE.search(value):  # a JSON "\\ud800" escape: not encodable text
-        return Rejected(file, line, "invalid_surrogates", f"{source.text_field} holds a lone surrogate: "
-                        f"{value[:200].encode('utf-8', 'backslashreplace').decode()}")
+        return Rejection("invalid_surrogates", f"{source.text_field} holds a lone surrogate: "
+                         f"{value[:200].encode('utf-8', 'backslashreplace').decode()}")
     rel = str(Path(file).relative_to(root)) if file.startswith(root) else file
     meta = {k: v for k, v in rec.items() if k != source.text_field}
     meta["_file"], meta["_line"] = rel, line
@@ -143,14 +150,17 @@ def glob_root(source: Source) -> str:
     return head if head.endswith("/") else str(Path(head).parent) + "/"
 
 
-def read_source(source: Source, batch_rows: int) -> Iterator[tuple[list[dict], list[Rejected]]]:
+def read_source(source: Source, batch_rows: int) -> Iterator[tuple[list[dict], list[Quarantined]]]:
     """Batches of (good document rows, quarantined records)."""
     root = glob_root(source)
     good: list[dict] = []
-    bad: list[Rejected] = []
+    bad: list[Quarantined] = []
     for file, line, rec in iter_records(source, batch_rows):
         doc = to_document(source, file, line, rec, root)
-        (bad if isinstance(doc, Rejected) else good).append(doc)
+        if isinstance(doc, Rejection):
+            bad.append(Quarantined(file, line, doc))
+        else:
+            good.append(doc)
         if len(good) >= batch_rows:
             yield good, bad
             good, bad = [], []
