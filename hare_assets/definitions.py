@@ -1,45 +1,34 @@
-"""The one Dagster code location: every dataset of the HARE system as an asset, groups = stages."""
+"""The one Dagster code location: every dataset of the HARE system as an asset, groups = stages.
+
+Each stage exposes `build_assets(settings)`; this is the only module (with the CLI) that sees them all.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from hare_assets.cleaning.assets import build_cleaned_documents, build_d1_signals
+from hare_assets.cleaning import assets as cleaning_assets
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import load_settings
-from hare_assets.decontamination.assets import (
-    benchmark_ngrams,
-    contamination_report,
-    decontaminated_documents,
-)
-from hare_assets.dedup.assets import build_d1_documents
-from hare_assets.evaluation.assets import build_evaluation_assets
-from hare_assets.mixture.assets import build_mixture_assets, run_partitions
-from hare_assets.sources.assets import build_raw_documents
-from hare_assets.sql_models.assets import sql_model_assets
-from hare_assets.synthesis.assets import d2_documents, d3_samples
-from hare_assets.topics.assets import synthesis_seeds, topic_clusters
-from hare_assets.training.assets import build_ablation_job, build_checkpoints
+from hare_assets.decontamination import assets as decontamination_assets
+from hare_assets.dedup import assets as dedup_assets
+from hare_assets.evaluation import assets as evaluation_assets
+from hare_assets.mixture import assets as mixture_assets
+from hare_assets.sources import assets as sources_assets
+from hare_assets.sql_models import assets as sql_model_assets
+from hare_assets.synthesis import assets as synthesis_assets
+from hare_assets.topics import assets as topics_assets
+from hare_assets.training import assets as training_assets
 
+# In data-flow order (the order of the README's asset table).
+STAGES = (sources_assets, cleaning_assets, dedup_assets, topics_assets, synthesis_assets, decontamination_assets,
+          mixture_assets, training_assets, evaluation_assets, sql_model_assets)
 EXPENSIVE_GROUPS = ("training", "evaluation")
 
 
 def build_definitions() -> dg.Definitions:
-    settings = load_settings()
-    runs = run_partitions(settings)  # shared by mix, shards, checkpoints and scores: identity mapping
-    assets = [
-        build_raw_documents(settings),
-        build_d1_signals(settings),
-        build_cleaned_documents(settings),
-        build_d1_documents(),
-        topic_clusters, synthesis_seeds,
-        d2_documents, d3_samples,
-        benchmark_ngrams, decontaminated_documents, contamination_report,
-        *build_mixture_assets(runs),
-        build_checkpoints(runs),
-        *build_evaluation_assets(runs),
-        *sql_model_assets(),
-    ]
+    settings = load_settings()  # read once: every stage builds its assets from the same config
+    assets = [asset for stage in STAGES for asset in stage.build_assets(settings)]
     # Data stages follow their inputs when the sensor is on; training and evaluation never start by themselves.
     assets = dg.map_asset_specs(
         lambda spec: spec if spec.group_name in EXPENSIVE_GROUPS
@@ -53,7 +42,7 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         sensors=[automation],
-        jobs=[build_ablation_job()],
+        jobs=[training_assets.build_ablation_job()],
         resources={"hare": HareResource(), "training_pipes_client": dg.PipesSubprocessClient()},
     )
 

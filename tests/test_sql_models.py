@@ -1,6 +1,6 @@
 import pytest
 
-from hare_assets.sql_models.assets import SqlModelError, load_models, parse_model
+from hare_assets.sql_models.models import SqlModelError, load_models, parse_model
 
 
 def test_refs_become_deps_and_quoted_tables(tmp_path):

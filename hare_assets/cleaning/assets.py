@@ -64,8 +64,7 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
         group_name="d1",
         partitions_def=partitions,
         deps=[dg.AssetDep("raw_documents", partition_mapping=_identity(partitions))],
-        code_version=code_version(__name__)
-        + "-" + scoring_fingerprint(settings),
+        code_version=code_version(__name__, config=[scoring_fingerprint(settings)]),
         check_specs=[conservation_spec("d1_signals", "raw documents of the source (every one is scored)")],
         kinds={"parquet", "duckdb"},
         description=("Scores once: per D1 source, every document after the edit rules (Unicode normalization, "
@@ -119,18 +118,22 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
 
 def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
     partitions = d1_partitions(settings)
+    c = settings.cleaning
 
     @dg.asset(
         name="cleaned_documents",
         group_name="d1",
         partitions_def=partitions,
         deps=[dg.AssetDep("d1_signals", partition_mapping=_identity(partitions))],
-        code_version=code_version(__name__) + "-" + filter_fingerprint(settings),
+        code_version=code_version(__name__, config=[filter_fingerprint(settings)]),
         check_specs=[conservation_spec("cleaned_documents", "raw documents of the source")],
         kinds={"parquet", "duckdb"},
-        description=("Thresholds after: the configured cleaning thresholds (too short / too long, non-alphabetic, "
-                     "duplicate lines, incomplete ending, English with lid.176 score >= threshold) applied to the "
-                     "stored d1_signals with the per-category rule sets (code, math, prose); nothing is "
+        description=(f"Thresholds after: the configured cleaning thresholds (fewer than {c.min_words} or more "
+                     f"than {c.max_words:,} words, non-alphabetic fraction > {c.max_non_alpha_fraction}, duplicate "
+                     f"lines > {c.max_duplicate_line_fraction}, duplicate paragraphs > "
+                     f"{c.max_duplicate_paragraph_fraction}, boilerplate > {c.max_boilerplate_fraction}, "
+                     f"{'incomplete ending, ' if c.require_terminal_punctuation else ''}not {c.language!r} with "
+                     f"lid.176 score >= {c.language_threshold}) applied to the stored d1_signals with the per-category rule sets (code, math, prose); nothing is "
                      "recomputed. Kept documents carry their source's Table 3 weight in `source_weight`; drops go "
                      "to d1_rejections with stage=cleaning, the rule as reason and the signals as detail."),
     )
@@ -173,3 +176,6 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
 
     return cleaned_documents
 
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [build_d1_signals(settings), build_cleaned_documents(settings)]

@@ -22,6 +22,7 @@ from hare_assets.core.meta import (
 from hare_assets.core.resources import HareResource
 from hare_assets.core.sample import ensure_sample
 from hare_assets.core.schemas import DOCUMENT_SCHEMA
+from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.decontamination.ngrams import (
     Explainer,
@@ -47,14 +48,6 @@ HIST_BINS = np.linspace(0, 1, 11)
 BATCH = 2048
 
 
-@dg.asset(
-    group_name="decontamination",
-    code_version=code_version(__name__),
-    kinds={"parquet"},
-    description=("The n-gram index of every configured benchmark (all splits, all samples): normalized tokens "
-                 "(lowercase, punctuation stripped), 64-bit n-gram hashes for every n the decontamination "
-                 "config uses, each with its benchmark, item id and the n-gram itself so a hit can be explained."),
-)
 def benchmark_ngrams(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     settings = hare.settings()
     ensure_sample(settings)
@@ -84,17 +77,6 @@ def load_index(hare: HareResource) -> tuple[dict[int, np.ndarray], Explainer]:
     return index, Explainer(table)
 
 
-@dg.asset(
-    group_name="decontamination",
-    deps=["benchmark_ngrams", "d1_documents", "d2_documents", "d3_samples"],
-    code_version=code_version(__name__),
-    check_specs=[conservation_spec("decontaminated_documents", "D1 documents, D2 documents and D3 samples")],
-    kinds={"parquet"},
-    description=("Every document entering the mix (D1, D2, D3): first the length limits per part (Mistral "
-                 "v1 tokens), then the repetition rate = share of the document's n-grams found in the "
-                 "benchmark index (N per part from config); a document above the max rate (0.5) is "
-                 "removed. Removed rows keep the matched benchmark, item id, rate and an example n-gram."),
-)
 def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     settings = hare.settings()
     cfg = settings.decontamination
@@ -187,15 +169,6 @@ def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> lis
     return rows
 
 
-@dg.asset(
-    group_name="decontamination",
-    deps=["decontaminated_documents"],
-    code_version=code_version(__name__),
-    kinds={"parquet", "duckdb"},
-    description=("Per mix part x benchmark: documents checked, documents sharing n-grams with the benchmark, "
-                 "removed for overlap, the histogram of their repetition rates (10 bins over 0..1) and the "
-                 "most matched benchmark items."),
-)
 def contamination_report(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     kept = read_table(hare.lake("decontaminated_documents"), columns=["mix_part", "benchmark", "item_id",
                                                                        "repetition_rate"])
@@ -213,3 +186,45 @@ def contamination_report(context: dg.AssetExecutionContext, hare: HareResource) 
         "removed_per_part_and_benchmark": dg.MetadataValue.json(
             {f"{r['part']}/{r['benchmark']}": r["removed"] for r in rows if r["removed"]}),
     })
+
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    cfg = settings.decontamination
+    names = [b.name for b in settings.benchmarks]
+    ngrams = ", ".join(f"{part} {n if isinstance(n, int) else f'{n[0]}-{n[1]}'}" for part, n in cfg.ngram.items())
+    limits = ", ".join(f"{part} {lim.min_tokens}-{lim.max_tokens:,}" for part, lim in cfg.length.items())
+    return [
+        dg.asset(
+            name="benchmark_ngrams",
+            group_name="decontamination",
+            code_version=code_version(__name__, config=[settings.benchmarks, cfg.ngram, settings.sample_corpus]),
+            kinds={"parquet"},
+            description=(f"The n-gram index of the {len(names)} configured benchmarks ({', '.join(names)}; all "
+                         "splits, all samples): normalized tokens (lowercase, punctuation stripped), 64-bit n-gram "
+                         f"hashes for every n the decontamination config uses ({ngrams}), each with its benchmark, "
+                         "item id and the n-gram itself so a hit can be explained."),
+        )(benchmark_ngrams),
+        dg.asset(
+            name="decontaminated_documents",
+            group_name="decontamination",
+            deps=["benchmark_ngrams", "d1_documents", "d2_documents", "d3_samples"],
+            code_version=code_version(__name__, config=[cfg]),
+            check_specs=[conservation_spec("decontaminated_documents", "D1 documents, D2 documents and D3 samples")],
+            kinds={"parquet"},
+            description=("Every document entering the mix (D1, D2, D3): first the length limits per part in Mistral "
+                         f"v1 tokens ({limits}), then the repetition rate = share of the document's n-grams found in "
+                         f"the benchmark index (N per part: {ngrams}); a document above the max rate "
+                         f"({cfg.max_repetition_rate}) is removed. Removed rows keep the matched benchmark, item id, "
+                         "rate and an example n-gram."),
+        )(decontaminated_documents),
+        dg.asset(
+            name="contamination_report",
+            group_name="decontamination",
+            deps=["decontaminated_documents"],
+            code_version=code_version(__name__, config=[names]),
+            kinds={"parquet", "duckdb"},
+            description=(f"Per mix part x benchmark ({', '.join(names)}): documents checked, documents sharing "
+                         "n-grams with the benchmark, removed for overlap, the histogram of their repetition rates "
+                         "(10 bins over 0..1) and the most matched benchmark items."),
+        )(contamination_report),
+    ]

@@ -18,28 +18,34 @@ from hare_assets.core.meta import (
     markdown_table,
     table_metadata,
 )
+from hare_assets.core.minhash import lsh_params
 from hare_assets.core.resources import HareResource
 from hare_assets.core.schemas import CLEANED_SCHEMA
+from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.dedup.plan import write_deduplicated
 
 PER_SOURCE = "raw_rows_conserved_per_source"
 
 
-def build_d1_documents() -> dg.AssetsDefinition:
+def build_d1_documents(settings: Settings) -> dg.AssetsDefinition:
+    d1_sources = [s.name for s in settings.d1_sources]
+    bands, rows = lsh_params(settings.dedup.jaccard_threshold, settings.dedup.num_perm)
+
     @dg.asset(
         name="d1_documents",
         group_name="d1",
         deps=["cleaned_documents", "d1_signals"],  # d1_signals: the MinHash band keys
-        code_version=code_version(__name__),
+        code_version=code_version(__name__, config=[d1_sources]),
         check_specs=[conservation_spec("d1_documents", "cleaned documents of all sources"),
                      dg.AssetCheckSpec(PER_SOURCE, asset="d1_documents", blocking=True,
                                        description="per D1 source: raw rows = D1 rows + rows rejected by cleaning "
                                                    "or dedup (d1_rejections)")],
         kinds={"parquet", "duckdb"},
-        description=("The paper's D1: cleaned documents of every source, unique across all datasets. Exact "
-                     "duplicates (normalized-text hash) then near duplicates (MinHash LSH, bands x rows "
-                     "from the configured Jaccard threshold, connected components) are removed, keeping "
+        description=(f"The paper's D1: cleaned documents of the {len(d1_sources)} D1 sources, unique across all "
+                     "datasets. Exact duplicates (normalized-text hash) then near duplicates (MinHash LSH at "
+                     f"Jaccard {settings.dedup.jaccard_threshold}: {bands} bands x {rows} rows of "
+                     f"{settings.dedup.num_perm} permutations, connected components) are removed, keeping "
                      "one per cluster from the highest-weight source. Table 3 weights travel in "
                      "`source_weight`. Removed rows go to d1_rejections with stage=dedup."),
     )
@@ -56,7 +62,7 @@ def build_d1_documents() -> dg.AssetsDefinition:
             per_source = con.execute(f"""
                 SELECT source, count(*) FROM read_parquet({quote_literal(parquet_glob(hare.root, 'd1_documents', False))})
                 GROUP BY ALL""").fetchall()
-            sources = [s.name for s in hare.settings().d1_sources]
+            sources = d1_sources
             raw_globs = [str(hare.lake("raw_documents", s) / "*.parquet") for s in sources]
             raw = dict(con.execute("SELECT source, count(*) FROM read_parquet($globs) GROUP BY ALL",
                                    {"globs": raw_globs}).fetchall())
@@ -93,3 +99,6 @@ def build_d1_documents() -> dg.AssetsDefinition:
 
     return d1_documents
 
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [build_d1_documents(settings)]

@@ -15,7 +15,9 @@ from hare_assets.core.generation.cache import Request, text_sha256
 from hare_assets.core.generation.run import generate
 from hare_assets.core.lake import write_table
 from hare_assets.core.meta import markdown_table, table_metadata
+from hare_assets.core.partitions import run_partitions
 from hare_assets.core.resources import HareResource
+from hare_assets.core.settings import Backend, Settings
 from hare_assets.evaluation.harness import evaluate_checkpoint, v1_scores
 from hare_assets.evaluation.lm_eval_tasks import write_tasks
 from hare_assets.evaluation.rephrase import (
@@ -46,11 +48,11 @@ def publish_rows(hare: HareResource, table_name: str, run: str, rows: list[dict]
 
 
 def rephrase_through_backend(hare: HareResource, context: dg.AssetExecutionContext, items: list[BenchmarkItem],
-                             max_new_tokens: int) -> tuple[list[BenchmarkItem], str]:
+                             backend: Backend, max_new_tokens: int) -> tuple[list[BenchmarkItem], str]:
     """(rephrased twins, backend model id) via synthesis.backend and the request cache: the same
     questions are never sent twice, whichever run asks."""
     requests = [Request(TEMPLATE_SHA256, text_sha256(i.context), rephrase_prompt(i)) for i in items]
-    model_id, gens, stats = generate(hare, context, requests, max_new_tokens)
+    model_id, gens, stats = generate(hare, context, requests, backend, max_new_tokens)
     context.log.info(f"rephrasing: {stats.sent} sent, {stats.cache_hits} from the cache")
     return [rephrased_item(item, g.text, index) for index, (item, g) in enumerate(zip(items, gens))], model_id
 
@@ -69,17 +71,25 @@ def by_split(items: list[BenchmarkItem], limit: int | None) -> dict[str, list[Be
     return dict(sorted(out.items()))
 
 
-def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    runs = run_partitions(settings)
+    cfg = settings.evaluation
+    shots = ", ".join(f"{b.name} {cfg.few_shot.get(b.name, 0)}-shot" for b in settings.benchmarks)
+    scored = f"at most {cfg.max_items_per_benchmark} items a benchmark (a subset)" if cfg.max_items_per_benchmark \
+        else "every item"
+
     @dg.asset(
         group_name="evaluation",
         partitions_def=runs,
         deps=["checkpoints"],
-        code_version=code_version(__name__, launches=["model_training"]),
+        code_version=code_version(__name__, launches=["model_training"],
+                                  config=[settings.benchmarks, cfg.max_items_per_benchmark, cfg.few_shot,
+                                          cfg.gsm8k_max_new_tokens]),
         kinds={"pytorch"},
         description=("The run's final checkpoint scored with lm-eval's simple_evaluate under the Open LLM "
-                     "Leaderboard v1 settings: arc_challenge 25-shot acc_norm, hellaswag 10-shot acc_norm, "
-                     "truthfulqa_mc2 0-shot, MMLU 5-shot (unweighted mean of the subject accuracies), "
-                     "winogrande 5-shot acc, gsm8k 5-shot strict-match. lm-eval's own task files, on the hub "
+                     f"Leaderboard v1 settings ({shots}; arc_challenge and hellaswag acc_norm, truthfulqa_mc2, "
+                     "MMLU the unweighted mean of the subject accuracies, winogrande acc, gsm8k strict-match), on "
+                     f"{scored}. lm-eval's own task files, on the hub "
                      "datasets for hf:// benchmarks and on local files otherwise; hf model on CPU, vllm with a "
                      "GPU. Rows land in the warehouse; the leaderboard model sets them beside Table 1."),
     )
@@ -111,10 +121,13 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
         group_name="evaluation",
         partitions_def=runs,
         deps=["checkpoints"],
-        code_version=code_version(__name__, launches=["model_training"]),
+        code_version=code_version(__name__, launches=["model_training"],
+                                  config=[settings.benchmarks, cfg.leakage_ngram, cfg.leakage_starts,
+                                          cfg.leakage_max_items, cfg.rephrase_max_new_tokens, settings.synthesis.backend]),
         kinds={"pytorch"},
-        description=("Benchmark leakage (Xu et al. 2024): benbench 5-gram accuracy of the checkpoint on each "
-                     "benchmark's original (D) and rephrased (D') items per split; delta = D - D' (paper "
+        description=(f"Benchmark leakage (Xu et al. 2024): benbench n-gram accuracy of the checkpoint on each "
+                     f"benchmark's original (D) and rephrased (D') items per split ({cfg.leakage_ngram}-grams from "
+                     f"{cfg.leakage_starts} starting points); delta = D - D' (paper "
                      "Table 6, there in points: delta_pct). A large delta suggests the benchmark leaked into "
                      "training; below 0 the model does better on the rephrased set. D' is the benchmark's "
                      "`rephrased_uri` when configured, else rewritten through synthesis.backend (request-cached) "
@@ -135,7 +148,8 @@ def build_evaluation_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.Asse
                 made_by = "file"
             else:
                 flat = [i for items in original.values() for i in items]
-                twins, made_by = rephrase_through_backend(hare, context, flat, cfg.rephrase_max_new_tokens)
+                twins, made_by = rephrase_through_backend(hare, context, flat, settings.synthesis.backend,
+                                                             cfg.rephrase_max_new_tokens)
                 rephrased = by_split(twins, None)
                 path = hare.root / "evaluation" / run / "rephrased" / f"{bench.name}.jsonl"
                 path.parent.mkdir(parents=True, exist_ok=True)

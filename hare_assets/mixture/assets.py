@@ -10,6 +10,7 @@ import pyarrow as pa
 from hare_assets.core.code_version import code_version
 from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
 from hare_assets.core.meta import markdown_table, table_metadata
+from hare_assets.core.partitions import run_partitions
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
@@ -20,26 +21,26 @@ from model_training.tokenizer import Tokenizer
 TEXT_BATCH = 256
 
 
-def run_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
-    return dg.StaticPartitionsDefinition(list(settings.mixture.runs))
-
-
 def with_run(table: pa.Table, run: str) -> pa.Table:
     """Partitions share one warehouse view, so each row names its run."""
     return table.append_column("run", pa.array([run] * table.num_rows, pa.string()))
 
 
-def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    runs = run_partitions(settings)
+    cfg = settings.mixture
+    weights = ", ".join(f"{part} {w:g}" for part, w in cfg.weights.items())
+    arms = "; ".join(f"{name} = {'+'.join(r.parts)}" for name, r in cfg.runs.items())
+
     @dg.asset(
         group_name="mixture",
         partitions_def=runs,
         deps=["decontaminated_documents"],
-        code_version=code_version(__name__),
+        code_version=code_version(__name__, config=[cfg.weights, cfg.runs, cfg.seed]),
         kinds={"parquet"},
-        description=("Weighted sampling of the decontaminated documents to the paper's Figure 2b weights (D1 46.5 "
-                     "with Table 3 per-source weights inside it, D2 synthetic 7.7, cosmopedia 5.93, Restruct "
-                     "23.5, open SFT 16.37) toward the run's token budget; parts too small are repeated "
-                     "(epochs) with a warning. stage1 = D1 only, stage2 = the full mix, plus the ablation arms."),
+        description=(f"Weighted sampling of the decontaminated documents to the part weights ({weights}; the "
+                     "paper's Figure 2b by default, with Table 3 per-source weights inside D1) toward the run's "
+                     f"token budget; parts too small are repeated (epochs) with a warning. Runs: {arms}."),
     )
     def training_mix(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         cfg = hare.settings().mixture
@@ -65,10 +66,10 @@ def build_mixture_assets(runs: dg.StaticPartitionsDefinition) -> list[dg.AssetsD
         group_name="mixture",
         partitions_def=runs,
         deps=["training_mix", "decontaminated_documents"],
-        code_version=code_version(__name__),
+        code_version=code_version(__name__, config=[cfg.seq_len, cfg.shard_sequences, cfg.seed]),
         kinds={"numpy"},
         description=("The run's mix tokenized with the Mistral v1 tokenizer (32,000 vocab), EOS after each "
-                     "document, packed into fixed rows of seq_len+1 tokens, shuffled deterministically, "
+                     f"document, packed into fixed rows of {cfg.seq_len}+1 tokens ({cfg.shard_sequences:,} rows a shard), shuffled deterministically, "
                      "written as uint16 shards in datatrove's .ds/.ds.index format (DatatroveFolderDataset, "
                      "nanotron) with a JSON manifest (hare-packed-v2: tokenizer hash, counts, source mix)."),
     )

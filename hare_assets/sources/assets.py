@@ -29,13 +29,13 @@ def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:
         name="raw_documents",
         group_name="sources",
         partitions_def=source_partitions(settings),
-        code_version=code_version(__name__),
+        code_version=code_version(__name__, config=[settings.sources, settings.ingestion, settings.sample_corpus]),
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=30), warn_window=timedelta(days=7)),
         check_specs=[conservation_spec("raw_documents", "records read")],
         kinds={"parquet", "duckdb"},
-        description=("Documents of one configured source (Table 3 sources and the D2/D3 open sources), "
-                     "streamed in batches from JSONL/.gz/.zst/Parquet/hf:// into Parquet, normalized to the "
-                     "document schema with stable ids. Malformed records go to `raw_quarantine` with file, "
+        description=(f"Documents of one of the {len(settings.sources)} configured sources (Table 3 sources and "
+                     f"the D2/D3 open sources), streamed in batches of {settings.ingestion.batch_rows:,} records "
+                     "from JSONL/.gz/.zst/Parquet/hf:// into Parquet, normalized to the document schema with stable ids. Malformed records go to `raw_quarantine` with file, "
                      "line and reason."),
     )
     def raw_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
@@ -80,3 +80,7 @@ def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:
         )
 
     return raw_documents
+
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [build_raw_documents(settings)]

@@ -15,7 +15,7 @@ from hare_assets.core.lake import parquet_glob, read_table, stable_id, write_tab
 from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
 from hare_assets.core.resources import HareResource
 from hare_assets.core.schemas import DOCUMENT_SCHEMA
-from hare_assets.core.settings import category_tokens
+from hare_assets.core.settings import Settings, Synthesis, category_tokens
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.synthesis.prompts import D3_TASKS, choose_template
 from hare_assets.synthesis.tasks import (
@@ -33,9 +33,9 @@ D3_REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("
                                  ("reason", pa.string())])
 
 
-def open_source_rows(hare: HareResource, part: str) -> list[dict]:
+def open_source_rows(hare: HareResource, settings: Settings, part: str) -> list[dict]:
     """raw_documents rows of the configured open sources of a part (cosmopedia for d2, SFT sets for d3)."""
-    names = [s.name for s in hare.settings().sources if s.part == part]
+    names = [s.name for s in settings.sources if s.part == part]
     if not names:
         return []
     with duckdb.connect() as con:
@@ -44,23 +44,14 @@ def open_source_rows(hare: HareResource, part: str) -> list[dict]:
             WHERE source IN (SELECT unnest(?)) ORDER BY id""", [names]).to_arrow_table().to_pylist()
 
 
-@dg.asset(
-    group_name="d2",
-    deps=["synthesis_seeds", "raw_documents"],
-    code_version=code_version(__name__),
-    kinds={"parquet"},
-    description=("D2: a textbook-style course unit per seed, from a prompt of the seed's category family "
-                 "(chosen per seed, its template hash part of the request key), generated through the "
-                 "configured backend with the request cache (re-runs send nothing twice); plus the "
-                 "cosmopedia source as part d2_open. The offline default backend is a tiny random-weight "
-                 "Mistral model: its text is not meaningful."),
-)
 def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+    settings = hare.settings()
+    syn = settings.synthesis
     seeds = read_table(hare.lake("synthesis_seeds")).to_pylist()
     templates = [choose_template(s["category"], s["seed_id"]) for s in seeds]
     requests = [Request(t.sha256, text_sha256(s["seed_text"]), t.render(seed=s["seed_text"], words=D2_WORDS))
                 for s, t in zip(seeds, templates)]
-    model, gens, stats = generate(hare, context, requests)
+    model, gens, stats = generate(hare, context, requests, syn.backend)
     rows = [{
         "id": f"d2-{stable_id(model, t.sha256, s['seed_id'])}", "source": "d2_synthetic", "category": s["category"],
         "part": "d2", "text": g.text.strip(), "mix_part": "d2_synthetic", "prompt": t.id, "model": model,
@@ -68,8 +59,7 @@ def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Ma
         "meta": json.dumps({"doc_id": s["doc_id"], "tokens_in": g.tokens_in, "tokens_out": g.tokens_out}),
     } for s, t, g in zip(seeds, templates, gens)]
     rows += [{**r, "mix_part": "d2_open", "prompt": None, "model": None, "seed_id": None, "topic": None}
-             for r in open_source_rows(hare, "d2")]
-    syn = hare.settings().synthesis
+             for r in open_source_rows(hare, settings, "d2")]
     generated = Counter()
     for s, g in zip(seeds, gens):
         generated[s["category"]] += g.tokens_out
@@ -87,35 +77,22 @@ def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Ma
     })
 
 
-def restruct_inputs(hare: HareResource) -> list[dict]:
+def restruct_inputs(hare: HareResource, cfg: Synthesis) -> list[dict]:
     """The D2 subset seeding task synthesis: synthetic documents of the configured categories, taken
     in turn from each category so every one is represented."""
-    cfg = hare.settings().synthesis
     d2 = read_table(hare.lake("d2_documents")).to_pylist()
     by_category = [[d for d in d2 if d["mix_part"] == "d2_synthetic" and d["category"] == c] for c in cfg.d3_categories]
     interleaved = [docs[i] for i in range(max(map(len, by_category), default=0)) for docs in by_category if i < len(docs)]
     return interleaved[: cfg.d3_seed_documents]
 
 
-@dg.asset(
-    group_name="d3",
-    deps=["d2_documents", "raw_documents"],
-    code_version=code_version(__name__),
-    check_specs=[conservation_spec("d3_samples", "task generations and open SFT records")],
-    kinds={"parquet"},
-    description=("D3: NLP-task samples (the task cycles over Q&A, multiple choice, cloze, summarization, "
-                 "true/false, title generation, keyword extraction) generated from a D2 subset and "
-                 "validated (multiple-choice JSON must parse with 4 options and the answer among them, cloze "
-                 "must hold its blank, ...) as part d3_restruct; Dolly, OpenHermes-2.5 and Auto-CoT records "
-                 "converted to task formats as d3_open. Invalid ones go to d3_rejections with the reason."),
-)
 def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     settings = hare.settings()
-    docs = restruct_inputs(hare)
+    docs = restruct_inputs(hare, settings.synthesis)
     tasks = [D3_TASKS[i % len(D3_TASKS)] for i in range(len(docs))]
     templates = [choose_template(task, d["id"]) for task, d in zip(tasks, docs)]
     requests = [Request(t.sha256, text_sha256(d["text"]), t.render(document=d["text"])) for d, t in zip(docs, templates)]
-    model, gens, stats = generate(hare, context, requests) if requests else (None, [], GenerationStats())
+    model, gens, stats = generate(hare, context, requests, settings.synthesis.backend) if requests else (None, [], GenerationStats())
     kept, rejected = [], []
     for d, task, t, g in zip(docs, tasks, templates, gens):
         ok, parsed, reason = validate(task, g.text, source=d["text"])
@@ -127,7 +104,7 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
         else:
             rejected.append({**base, "id": f"d3-{stable_id(d['id'], t.sha256)}", "text": g.text,
                              "mix_part": "d3_restruct", "stage": "validation", "reason": f"{task}:{reason}"})
-    open_rows = open_source_rows(hare, "d3")
+    open_rows = open_source_rows(hare, settings, "d3")
     for r in open_rows:
         source = settings.source(r["source"])
         out = convert(source.converter, record_from_document(r["text"], r["meta"], source.text_field))
@@ -152,3 +129,39 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
         },
         check_results=[conservation_result(len(docs) + len(open_rows), len(kept), reasons)],
     )
+
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    syn = settings.synthesis
+    backend = f"{syn.backend.kind} backend {syn.backend.model!r}"
+    d2_open = [s.name for s in settings.sources if s.part == "d2"]
+    d3_open = [s.name for s in settings.sources if s.part == "d3"]
+    return [
+        dg.asset(
+            name="d2_documents",
+            group_name="d2",
+            deps=["synthesis_seeds", "raw_documents"],
+            code_version=code_version(__name__, config=[syn.backend, syn.d2_tokens, syn.d2_category_shares, d2_open]),
+            kinds={"parquet"},
+            description=("D2: a textbook-style course unit per seed, from a prompt of the seed's category family "
+                         f"(chosen per seed, its template hash part of the request key), generated through the {backend} "
+                         f"with the request cache (re-runs send nothing twice); plus the open sources {d2_open} as "
+                         "part d2_open. The offline default backend is a tiny random-weight Mistral model: its text "
+                         "is not meaningful."),
+        )(d2_documents),
+        dg.asset(
+            name="d3_samples",
+            group_name="d3",
+            deps=["d2_documents", "raw_documents"],
+            code_version=code_version(__name__, config=[syn.backend, syn.d3_seed_documents, syn.d3_categories,
+                                                        [s for s in settings.sources if s.part == "d3"]]),
+            check_specs=[conservation_spec("d3_samples", "task generations and open SFT records")],
+            kinds={"parquet"},
+            description=(f"D3: NLP-task samples (the task cycles over {', '.join(D3_TASKS)}) generated by the "
+                         f"{backend} from up to {syn.d3_seed_documents} D2 documents of {list(syn.d3_categories)} "
+                         "and validated (multiple-choice JSON must parse with 4 options and the answer among them, "
+                         "cloze must hold its blank, ...) as part d3_restruct; the open SFT sources "
+                         f"{d3_open} converted to task formats as d3_open. Invalid ones go to d3_rejections with "
+                         "the reason."),
+        )(d3_samples),
+    ]

@@ -15,7 +15,7 @@ from hare_assets.core.generation.run import generate, generation_metadata
 from hare_assets.core.lake import parquet_glob, read_table, write_table
 from hare_assets.core.meta import inline_png, markdown_table, table_metadata
 from hare_assets.core.resources import HareResource
-from hare_assets.core.settings import category_tokens
+from hare_assets.core.settings import Settings, category_tokens
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.topics.clustering import (
     cluster_texts,
@@ -31,19 +31,9 @@ from hare_assets.topics.clustering import (
 from hare_assets.topics.prompts import TOPIC_LABEL
 
 
-@dg.asset(
-    group_name="topics",
-    deps=["d1_documents"],
-    code_version=code_version(__name__),
-    kinds={"parquet", "scikitlearn", "pytorch"},
-    description=("D1 documents of the Table 4 seed sources embedded with all-MiniLM-L6-v2 (packaged, offline) "
-                 "and clustered into topics: k-means (k in config) fitted on a bounded sample, the rest "
-                 "assigned to the nearest centroid, each cluster labelled by its top c-TF-IDF terms (and, with "
-                 "topics.llm_labels, named through the generation backend), with sizes and a 2-D map (PNG in "
-                 "metadata). Clusters can be excluded from seeding by label or size."),
-)
 def topic_clusters(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
-    cfg = hare.settings().topics
+    settings = hare.settings()
+    cfg = settings.topics
     seed_sources = list(cfg.seed_sources)
     with duckdb.connect() as con:
         docs = con.execute(f"""
@@ -61,7 +51,7 @@ def topic_clusters(context: dg.AssetExecutionContext, hare: HareResource) -> dg.
         examples = [[texts[i] for i in idx] for idx in representatives(vectors, result)]
         requests = [Request(TOPIC_LABEL.sha256, text_sha256("\x1f".join(ex)), topic_label_prompt(t, ex))
                     for t, ex in zip(terms, examples)]
-        model, gens, stats = generate(hare, context, requests)
+        model, gens, stats = generate(hare, context, requests, settings.synthesis.backend)
         named = [parse_topic_label(g.text) for g in gens]
         labels = [n or t for n, t in zip(named, terms)]
         llm_meta = {**generation_metadata(stats), "label_model": model,
@@ -96,16 +86,6 @@ def topic_clusters(context: dg.AssetExecutionContext, hare: HareResource) -> dg.
     })
 
 
-@dg.asset(
-    group_name="topics",
-    deps=["topic_clusters", "d1_documents"],
-    code_version=code_version(__name__),
-    kinds={"parquet"},
-    description=("Synthesis seeds toward per-category token targets (synthesis.d2_tokens split by "
-                 "d2_category_shares, Table 4 by default): each category's seeds are drawn round-robin over the "
-                 "kept topics, so topics are balanced; the seed source's Table 4 category decides the prompt "
-                 "family. The seed text is the document's first `seed_chars` characters."),
-)
 def synthesis_seeds(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     settings = hare.settings()
     cfg, syn = settings.topics, settings.synthesis
@@ -144,3 +124,38 @@ def synthesis_seeds(context: dg.AssetExecutionContext, hare: HareResource) -> dg
         "seeds_per_topic": dg.MetadataValue.md(markdown_table(
             [{"category": c, "topic": t, "seeds": n} for (c, t), n in sorted(per_topic.items())])),
     })
+
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    cfg, syn = settings.topics, settings.synthesis
+    labels = "named through the generation backend" if cfg.llm_labels else "not LLM-named (topics.llm_labels off)"
+    shares = ", ".join(f"{c} {s:g}" for c, s in syn.d2_category_shares.items())
+    return [
+        dg.asset(
+            name="topic_clusters",
+            group_name="topics",
+            deps=["d1_documents"],
+            # The LLM labels run through the generation backend: its config is read only when they are on.
+            code_version=code_version(__name__, config=[cfg, syn.backend if cfg.llm_labels else None]),
+            kinds={"parquet", "scikitlearn", "pytorch"},
+            description=(f"D1 documents of the {len(cfg.seed_sources)} Table 4 seed sources (at most "
+                         f"{cfg.max_documents:,}) embedded with {cfg.embedding_model} and clustered into "
+                         f"{cfg.n_clusters} topics: k-means fitted on a sample of {cfg.fit_sample:,}, the rest "
+                         "assigned to the nearest centroid, each cluster labelled by its top c-TF-IDF terms "
+                         f"({labels}), with sizes and a 2-D map (PNG in metadata). Clusters can be excluded from "
+                         f"seeding by label or size (min {cfg.min_cluster_size})."),
+        )(topic_clusters),
+        dg.asset(
+            name="synthesis_seeds",
+            group_name="topics",
+            deps=["topic_clusters", "d1_documents"],
+            code_version=code_version(__name__, config=[cfg, syn.d2_tokens, syn.d2_category_shares,
+                                                        syn.backend.max_new_tokens]),
+            kinds={"parquet"},
+            description=(f"Synthesis seeds toward per-category token targets ({syn.d2_tokens:,} D2 tokens split "
+                         f"by the shares {shares}; one seed per {syn.backend.max_new_tokens} generated tokens): "
+                         "each category's seeds are drawn round-robin over the kept topics, so topics are "
+                         "balanced; the seed source's Table 4 category decides the prompt family. The seed text "
+                         f"is the document's first {cfg.seed_chars} characters."),
+        )(synthesis_seeds),
+    ]

@@ -10,6 +10,7 @@ import dagster as dg
 
 from hare_assets.core.code_version import code_version
 from hare_assets.core.meta import inline_png
+from hare_assets.core.partitions import run_partitions
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings, Training, TrainRun
 
@@ -60,15 +61,22 @@ def shards_data_version(context: dg.AssetExecutionContext, run: str) -> str | No
     return records[0].asset_materialization.tags.get("dagster/data_version")
 
 
-def build_checkpoints(runs: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
+def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
+    training = settings.training
+    launcher = (f"DeepSpeed ZeRO-{training.deepspeed_zero_stage} under the deepspeed launcher"
+                if training.launcher == "deepspeed" else "plain torch under the python launcher")
+    presets = ", ".join(f"{name} {r.preset}" for name, r in training.runs.items())
+
     @dg.asset(
         group_name="training",
-        partitions_def=runs,
+        partitions_def=run_partitions(settings),
         deps=["tokenized_shards"],
-        code_version=code_version(__name__, launches=["model_training"]),
+        # The launcher and command prefix say where it runs, not what it computes: left out.
+        code_version=code_version(__name__, launches=["model_training"],
+                                  config=[training.runs, training.deepspeed_zero_stage]),
         kinds={"pytorch"},
         description=("A training run of model_training (HF MistralForCausalLM, AdamW, warmup + cosine, "
-                     "grad accumulation and clipping; DeepSpeed ZeRO when the launcher is deepspeed) on the "
+                     f"grad accumulation and clipping; {launcher}; runs: {presets}) on the "
                      "run's tokenized_shards, launched through Dagster Pipes. stage2 continues from stage1's "
                      "final checkpoint. Reports loss, tokens, tokens/s, MFU, a loss curve, the checkpoint path "
                      "and the shards' data version; its data version is the checkpoint's content hash."),
@@ -118,3 +126,7 @@ def build_ablation_job():
                      "arms; in the UI, backfill the job over the arm partitions."),
         tags={"hare/job": "ablation"},
     )
+
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [build_checkpoints(settings)]

@@ -14,13 +14,13 @@ from hare_assets.core.generation.cache import (
     generate_cached,
 )
 from hare_assets.core.resources import HareResource
+from hare_assets.core.settings import Backend
 
 
-def generate(hare: HareResource, context: dg.AssetExecutionContext, requests: list[Request],
+def generate(hare: HareResource, context: dg.AssetExecutionContext, requests: list[Request], cfg: Backend,
              max_new_tokens: int | None = None):
-    """Generations for the requests through the configured backend and the warehouse request cache
-    (`max_new_tokens` overrides the backend's, e.g. for short rewrites)."""
-    cfg = hare.settings().synthesis.backend
+    """Generations for the requests through the backend `cfg` (synthesis.backend) and the warehouse request
+    cache (`max_new_tokens` overrides the backend's, e.g. for short rewrites)."""
     backend = make_backend(cfg, cache_dir=hare.root / "models")
     cache = RequestCache(hare.root / "warehouse.duckdb")
     params = SamplingParams.from_config(cfg)
