@@ -28,7 +28,7 @@ from hare_assets.cleaning.signals import (
     scoring_fingerprint,
     scoring_workers,
 )
-from hare_assets.core.code_version import code_version
+from hare_assets.core.asset import asset
 from hare_assets.core.lake import ParquetSink, head
 from hare_assets.core.meta import (
     column_lineage,
@@ -59,12 +59,12 @@ def lake_rows(folder) -> int:
 def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
     partitions = d1_partitions(settings)
 
-    @dg.asset(
+    @asset(
         name="d1_signals",
         group_name="d1",
         partitions_def=partitions,
         deps=[dg.AssetDep("raw_documents", partition_mapping=_identity(partitions))],
-        code_version=code_version(__name__, config=[scoring_fingerprint(settings)]),
+        config=[scoring_fingerprint(settings)],
         check_specs=[conservation_spec("d1_signals", "raw documents of the source (every one is scored)")],
         kinds={"parquet", "duckdb"},
         description=("Scores once: per D1 source, every document after the edit rules (Unicode normalization, "
@@ -120,12 +120,12 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
     partitions = d1_partitions(settings)
     c = settings.cleaning
 
-    @dg.asset(
+    @asset(
         name="cleaned_documents",
         group_name="d1",
         partitions_def=partitions,
         deps=[dg.AssetDep("d1_signals", partition_mapping=_identity(partitions))],
-        code_version=code_version(__name__, config=[filter_fingerprint(settings)]),
+        config=[filter_fingerprint(settings)],
         check_specs=[conservation_spec("cleaned_documents", "raw documents of the source")],
         kinds={"parquet", "duckdb"},
         description=(f"Thresholds after: the configured cleaning thresholds (fewer than {c.min_words} or more "

@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hare_assets.core.asset import asset
 from hare_assets.core.benchmarks import load_benchmark
-from hare_assets.core.code_version import code_version
 from hare_assets.core.lake import ParquetSink, parquet_glob, read_table, write_table
 from hare_assets.core.meta import (
     conservation_result,
@@ -194,21 +194,21 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     ngrams = ", ".join(f"{part} {n if isinstance(n, int) else f'{n[0]}-{n[1]}'}" for part, n in cfg.ngram.items())
     limits = ", ".join(f"{part} {lim.min_tokens}-{lim.max_tokens:,}" for part, lim in cfg.length.items())
     return [
-        dg.asset(
+        asset(
             name="benchmark_ngrams",
             group_name="decontamination",
-            code_version=code_version(__name__, config=[settings.benchmarks, cfg.ngram, settings.sample_corpus]),
+            config=[settings.benchmarks, cfg.ngram, settings.sample_corpus],
             kinds={"parquet"},
             description=(f"The n-gram index of the {len(names)} configured benchmarks ({', '.join(names)}; all "
                          "splits, all samples): normalized tokens (lowercase, punctuation stripped), 64-bit n-gram "
                          f"hashes for every n the decontamination config uses ({ngrams}), each with its benchmark, "
                          "item id and the n-gram itself so a hit can be explained."),
         )(benchmark_ngrams),
-        dg.asset(
+        asset(
             name="decontaminated_documents",
             group_name="decontamination",
             deps=["benchmark_ngrams", "d1_documents", "d2_documents", "d3_samples"],
-            code_version=code_version(__name__, config=[cfg]),
+            config=[cfg],
             check_specs=[conservation_spec("decontaminated_documents", "D1 documents, D2 documents and D3 samples")],
             kinds={"parquet"},
             description=("Every document entering the mix (D1, D2, D3): first the length limits per part in Mistral "
@@ -217,11 +217,11 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                          f"({cfg.max_repetition_rate}) is removed. Removed rows keep the matched benchmark, item id, "
                          "rate and an example n-gram."),
         )(decontaminated_documents),
-        dg.asset(
+        asset(
             name="contamination_report",
             group_name="decontamination",
             deps=["decontaminated_documents"],
-            code_version=code_version(__name__, config=[names]),
+            config=[names],
             kinds={"parquet", "duckdb"},
             description=(f"Per mix part x benchmark ({', '.join(names)}): documents checked, documents sharing "
                          "n-grams with the benchmark, removed for overlap, the histogram of their repetition rates "

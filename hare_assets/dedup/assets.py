@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from hare_assets.core.code_version import code_version
+from hare_assets.core.asset import asset
 from hare_assets.core.lake import head, parquet_glob
 from hare_assets.core.meta import (
     column_lineage,
@@ -32,11 +32,11 @@ def build_d1_documents(settings: Settings) -> dg.AssetsDefinition:
     d1_sources = [s.name for s in settings.d1_sources]
     bands, rows = lsh_params(settings.dedup.jaccard_threshold, settings.dedup.num_perm)
 
-    @dg.asset(
+    @asset(
         name="d1_documents",
         group_name="d1",
         deps=["cleaned_documents", "d1_signals"],  # d1_signals: the MinHash band keys
-        code_version=code_version(__name__, config=[d1_sources]),
+        config=[d1_sources],
         check_specs=[conservation_spec("d1_documents", "cleaned documents of all sources"),
                      dg.AssetCheckSpec(PER_SOURCE, asset="d1_documents", blocking=True,
                                        description="per D1 source: raw rows = D1 rows + rows rejected by cleaning "

@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from hare_assets.core.asset import asset
 from hare_assets.core.benchmarks import BenchmarkItem, load_benchmark
-from hare_assets.core.code_version import code_version
 from hare_assets.core.generation.cache import Request, text_sha256
 from hare_assets.core.generation.run import generate
 from hare_assets.core.lake import write_table
@@ -78,13 +78,13 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     scored = f"at most {cfg.max_items_per_benchmark} items a benchmark (a subset)" if cfg.max_items_per_benchmark \
         else "every item"
 
-    @dg.asset(
+    @asset(
         group_name="evaluation",
         partitions_def=runs,
         deps=["checkpoints"],
-        code_version=code_version(__name__, launches=["model_training"],
-                                  config=[settings.benchmarks, cfg.max_items_per_benchmark, cfg.few_shot,
-                                          cfg.gsm8k_max_new_tokens]),
+        launches=["model_training"],
+        config=[settings.benchmarks, cfg.max_items_per_benchmark, cfg.few_shot,
+                cfg.gsm8k_max_new_tokens],
         kinds={"pytorch"},
         description=("The run's final checkpoint scored with lm-eval's simple_evaluate under the Open LLM "
                      f"Leaderboard v1 settings ({shots}; arc_challenge and hellaswag acc_norm, truthfulqa_mc2, "
@@ -117,13 +117,13 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "lm_eval_tasks": dg.MetadataValue.path(str(spec.folder)),
         })
 
-    @dg.asset(
+    @asset(
         group_name="evaluation",
         partitions_def=runs,
         deps=["checkpoints"],
-        code_version=code_version(__name__, launches=["model_training"],
-                                  config=[settings.benchmarks, cfg.leakage_ngram, cfg.leakage_starts,
-                                          cfg.leakage_max_items, cfg.rephrase_max_new_tokens, settings.synthesis.backend]),
+        launches=["model_training"],
+        config=[settings.benchmarks, cfg.leakage_ngram, cfg.leakage_starts,
+                cfg.leakage_max_items, cfg.rephrase_max_new_tokens, settings.synthesis.backend],
         kinds={"pytorch"},
         description=(f"Benchmark leakage (Xu et al. 2024): benbench n-gram accuracy of the checkpoint on each "
                      f"benchmark's original (D) and rephrased (D') items per split ({cfg.leakage_ngram}-grams from "

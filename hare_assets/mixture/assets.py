@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from hare_assets.core.code_version import code_version
+from hare_assets.core.asset import asset
 from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
 from hare_assets.core.meta import markdown_table, table_metadata
 from hare_assets.core.partitions import run_partitions
@@ -32,11 +32,11 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     weights = ", ".join(f"{part} {w:g}" for part, w in cfg.weights.items())
     arms = "; ".join(f"{name} = {'+'.join(r.parts)}" for name, r in cfg.runs.items())
 
-    @dg.asset(
+    @asset(
         group_name="mixture",
         partitions_def=runs,
         deps=["decontaminated_documents"],
-        code_version=code_version(__name__, config=[cfg.weights, cfg.runs, cfg.seed]),
+        config=[cfg.weights, cfg.runs, cfg.seed],
         kinds={"parquet"},
         description=(f"Weighted sampling of the decontaminated documents to the part weights ({weights}; the "
                      "paper's Figure 2b by default, with Table 3 per-source weights inside D1) toward the run's "
@@ -62,11 +62,11 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in report["warnings"]) or "none"),
         })
 
-    @dg.asset(
+    @asset(
         group_name="mixture",
         partitions_def=runs,
         deps=["training_mix", "decontaminated_documents"],
-        code_version=code_version(__name__, config=[cfg.seq_len, cfg.shard_sequences, cfg.seed]),
+        config=[cfg.seq_len, cfg.shard_sequences, cfg.seed],
         kinds={"numpy"},
         description=("The run's mix tokenized with the Mistral v1 tokenizer (32,000 vocab), EOS after each "
                      f"document, packed into fixed rows of {cfg.seq_len}+1 tokens ({cfg.shard_sequences:,} rows a shard), shuffled deterministically, "

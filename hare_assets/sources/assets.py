@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 import pyarrow as pa
 
-from hare_assets.core.code_version import code_version
+from hare_assets.core.asset import asset
 from hare_assets.core.lake import ParquetSink, head
 from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
 from hare_assets.core.resources import HareResource
@@ -25,11 +25,11 @@ def source_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
 
 
 def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:
-    @dg.asset(
+    @asset(
         name="raw_documents",
         group_name="sources",
         partitions_def=source_partitions(settings),
-        code_version=code_version(__name__, config=[settings.sources, settings.ingestion, settings.sample_corpus]),
+        config=[settings.sources, settings.ingestion, settings.sample_corpus],
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=30), warn_window=timedelta(days=7)),
         check_specs=[conservation_spec("raw_documents", "records read")],
         kinds={"parquet", "duckdb"},

@@ -4,7 +4,7 @@ and the code that runs it, so editing the file marks the table stale."""
 
 import dagster as dg
 
-from hare_assets.core.code_version import code_version
+from hare_assets.core.asset import asset
 from hare_assets.core.meta import table_metadata
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings
@@ -13,11 +13,11 @@ from hare_assets.sql_models.models import SqlModel, load_models
 
 
 def model_asset(model: SqlModel) -> dg.AssetsDefinition:
-    @dg.asset(
+    @asset(
         name=model.name,
         group_name="warehouse",
         deps=model.deps,
-        code_version=code_version(__name__, config=[model.version]),
+        config=[model.version],
         pool="duckdb",
         kinds={"duckdb", "sql"},
         description=f"SQL model `{model.path.name}` materialized as a warehouse table.\n\n```sql\n{model.sql}\n```",

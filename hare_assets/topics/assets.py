@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hare_assets.core.code_version import code_version
+from hare_assets.core.asset import asset
 from hare_assets.core.generation.cache import Request, text_sha256
 from hare_assets.core.generation.run import generate, generation_metadata
 from hare_assets.core.lake import parquet_glob, read_table, write_table
@@ -131,12 +131,12 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     labels = "named through the generation backend" if cfg.llm_labels else "not LLM-named (topics.llm_labels off)"
     shares = ", ".join(f"{c} {s:g}" for c, s in syn.d2_category_shares.items())
     return [
-        dg.asset(
+        asset(
             name="topic_clusters",
             group_name="topics",
             deps=["d1_documents"],
             # The LLM labels run through the generation backend: its config is read only when they are on.
-            code_version=code_version(__name__, config=[cfg, syn.backend if cfg.llm_labels else None]),
+            config=[cfg, syn.backend if cfg.llm_labels else None],
             kinds={"parquet", "scikitlearn", "pytorch"},
             description=(f"D1 documents of the {len(cfg.seed_sources)} Table 4 seed sources (at most "
                          f"{cfg.max_documents:,}) embedded with {cfg.embedding_model} and clustered into "
@@ -145,12 +145,11 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                          f"({labels}), with sizes and a 2-D map (PNG in metadata). Clusters can be excluded from "
                          f"seeding by label or size (min {cfg.min_cluster_size})."),
         )(topic_clusters),
-        dg.asset(
+        asset(
             name="synthesis_seeds",
             group_name="topics",
             deps=["topic_clusters", "d1_documents"],
-            code_version=code_version(__name__, config=[cfg, syn.d2_tokens, syn.d2_category_shares,
-                                                        syn.backend.max_new_tokens]),
+            config=[cfg, syn.d2_tokens, syn.d2_category_shares, syn.backend.max_new_tokens],
             kinds={"parquet"},
             description=(f"Synthesis seeds toward per-category token targets ({syn.d2_tokens:,} D2 tokens split "
                          f"by the shares {shares}; one seed per {syn.backend.max_new_tokens} generated tokens): "

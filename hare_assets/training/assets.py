@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hare_assets.core.code_version import code_version
+from hare_assets.core.asset import asset
 from hare_assets.core.meta import inline_png
 from hare_assets.core.partitions import run_partitions
 from hare_assets.core.resources import HareResource
@@ -67,13 +67,13 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
                 if training.launcher == "deepspeed" else "plain torch under the python launcher")
     presets = ", ".join(f"{name} {r.preset}" for name, r in training.runs.items())
 
-    @dg.asset(
+    @asset(
         group_name="training",
         partitions_def=run_partitions(settings),
         deps=["tokenized_shards"],
         # The launcher and command prefix say where it runs, not what it computes: left out.
-        code_version=code_version(__name__, launches=["model_training"],
-                                  config=[training.runs, training.deepspeed_zero_stage]),
+        launches=["model_training"],
+        config=[training.runs, training.deepspeed_zero_stage],
         kinds={"pytorch"},
         description=("A training run of model_training (HF MistralForCausalLM, AdamW, warmup + cosine, "
                      f"grad accumulation and clipping; {launcher}; runs: {presets}) on the "
