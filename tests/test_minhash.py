@@ -1,13 +1,16 @@
 import random
+from collections import Counter
 
+import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 
+from hare_assets.core import minhash as mh
+from hare_assets.core.lake import read_table, write_table
 from hare_assets.core.minhash import (
     band_keys,
-    choose_survivors,
     collision_probability,
-    connected_components,
     jaccard_estimate,
     lsh_params,
     normalized_text_hash,
@@ -16,7 +19,8 @@ from hare_assets.core.minhash import (
     sketch,
     text_hashes,
 )
-from hare_assets.dedup import minhash as mh
+from hare_assets.core.schemas import CLEANED_SCHEMA
+from hare_assets.dedup.plan import connected_components, write_deduplicated
 
 K, P, SEED = 5, 128, 1
 
@@ -223,7 +227,7 @@ def test_band_keys():
         band_keys(sigs, 20, 9)
 
 
-# --- components and survivors ------------------------------------------------------------------------
+# --- components and the keeper rule ------------------------------------------------------------------
 
 def test_connected_components():
     pairs = [(5, 3), (3, 9), (9, 5), (10, 11), (12, 11), (4, 20), (np.int64(20), np.int64(7))]
@@ -235,8 +239,27 @@ def test_connected_components():
     assert set(connected_components(chain).values()) == {1}
 
 
-def test_choose_survivors_by_weight_then_id():
-    components = {1: 1, 2: 1, 3: 1, 7: 7, 8: 7}
-    weight = {1: 0.5, 2: 11.0, 3: 11.0, 7: 1.0, 8: 1.0}
-    survivors = choose_survivors(components, weight)
-    assert survivors == {1: 2, 2: 2, 3: 2, 7: 7, 8: 7}
+def test_dedup_keeps_the_heaviest_source_then_the_smallest_id(tmp_path):
+    # Near clusters {d1, d2, d3} and {d7, d8} share a band-0 bucket; d4, d5, d6 share a text hash.
+    weight = {"d1": 0.5, "d2": 11.0, "d3": 11.0, "d4": 2.0, "d5": 3.0, "d6": 3.0, "d7": 1.0, "d8": 1.0, "d9": 4.0}
+    ids = sorted(weight)
+    text_hash = {i: 42 if i in ("d4", "d5", "d6") else n for n, i in enumerate(ids)}
+    bucket = {"d1": 100, "d2": 100, "d3": 100, "d7": 700, "d8": 700}
+    write_table(tmp_path / "cleaned", pa.table({
+        "id": ids, "source": [f"s{weight[i]}" for i in ids], "category": ["C4"] * len(ids),
+        "part": ["d1"] * len(ids), "text": [f"text of {i}" for i in ids], "meta": ["{}"] * len(ids),
+        "source_weight": [weight[i] for i in ids], "text_hash": [text_hash[i] for i in ids]}, schema=CLEANED_SCHEMA))
+    write_table(tmp_path / "signatures", pa.table({
+        "id": [i for i in ids for _ in range(2)], "band": pa.array([0, 1] * len(ids), pa.int16()),
+        "key": pa.array([k for n, i in enumerate(ids) for k in (bucket.get(i, n), 1000 + n)], pa.int64())}))
+    with duckdb.connect() as con:
+        rows_in, reasons, kept_rows = write_deduplicated(
+            con, str(tmp_path / "cleaned" / "*.parquet"), str(tmp_path / "signatures" / "*.parquet"),
+            tmp_path / "kept", tmp_path / "rejected")
+    assert read_table(tmp_path / "kept").column("id").to_pylist() == ["d2", "d5", "d7", "d9"]
+    rejected = read_table(tmp_path / "rejected").to_pylist()
+    assert {r["id"]: (r["stage"], r["reason"], r["detail"]) for r in rejected} == {
+        "d1": ("dedup", "near_duplicate", "duplicate of d2"), "d3": ("dedup", "near_duplicate", "duplicate of d2"),
+        "d8": ("dedup", "near_duplicate", "duplicate of d7"),
+        "d4": ("dedup", "exact_duplicate", "duplicate of d5"), "d6": ("dedup", "exact_duplicate", "duplicate of d5")}
+    assert (rows_in, kept_rows, reasons) == (9, 4, Counter(near_duplicate=3, exact_duplicate=2))

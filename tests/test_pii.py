@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from hare_assets.cleaning.rules import scrub_pii
+from hare_assets.cleaning.pii import scrub_pii
 
 CONTEXTS = ("Contact {} today.", "({})", "Reach it at {}, then wait.", "{}", "See: {}; done.", "Line one\n{}\nLine two")
 

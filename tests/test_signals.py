@@ -7,16 +7,13 @@ import json
 
 import pyarrow as pa
 import pytest
-from test_cleaning_rules import CODE, ENGLISH, FRENCH, MATH
+from test_cleaning_rules import CODE, ENGLISH, FRENCH, MATH, clean, reason
 
 from hare_assets.cleaning import signals as sg
-from hare_assets.cleaning.rules import (
-    clean_batch,
-    clean_document,
-    normalize,
-    score_batch,
-)
+from hare_assets.cleaning.normalize import normalize
+from hare_assets.cleaning.rules import failing_rule, rule_set_for, score_batch
 from hare_assets.core.minhash import band_keys, lsh_params, signatures, text_hashes
+from hare_assets.core.schemas import CLEANED_SCHEMA, REJECTION_SCHEMA
 from hare_assets.core.settings import Cleaning, Dedup, load_settings
 
 CFG, DEDUP = Cleaning(), Dedup()
@@ -34,18 +31,18 @@ def docs(texts=TEXTS, cats=CATS) -> pa.Table:
 def test_oversized_is_rejected_unscored_and_only_over_the_cap():
     cfg = CFG.model_copy(update={"max_scored_chars": 1000})
     big = (ENGLISH + " ") * 10
-    v = clean_document(big, "C4", cfg)
-    assert v.reason == "oversized" and v.text == big and v.edits == {}
-    assert v.signals["scored"] is False and v.signals["chars"] == len(big) and v.signals["words"] is None
-    assert clean_document(big[:999], "C4", cfg).reason != "oversized"
-    assert clean_document(big, "C4", CFG).keep  # the default cap is far above it
+    doc, why = clean(big, "C4", cfg)
+    assert why == "oversized" and doc.text == big and doc.edits == {}
+    assert doc.signals["scored"] is False and doc.signals["chars"] == len(big) and doc.signals["words"] is None
+    assert reason(big[:999], "C4", cfg) != "oversized"
+    assert reason(big, "C4", CFG) is None  # the default cap is far above it
 
 
 def test_normalize_repairs_surrogates():
     assert normalize("a\ud800b")[0] == "a\ufffdb"
     assert normalize("smile \ud83d\ude00 ok")[0] == "smile \U0001F600 ok"  # a pair split in two code points
-    v = clean_document("lone \udfff " + ENGLISH, "C4", CFG)
-    assert "\ufffd" in v.text and v.text.encode("utf-8")
+    doc, _ = clean("lone \udfff " + ENGLISH, "C4", CFG)
+    assert "\ufffd" in doc.text and doc.text.encode("utf-8")
 
 
 def test_scores_do_not_depend_on_thresholds():
@@ -71,16 +68,17 @@ def test_score_table_rows_and_band_keys():
     assert sig.column("language").to_pylist()[2] is None and sig.column("language").to_pylist()[0] == "en"
 
 
-def test_filter_equals_clean_batch_and_keeps_weights():
+def test_filter_equals_the_rules_on_fresh_scores_and_keeps_weights():
     sig, _, _ = sg.score_table(docs(), CFG, DEDUP)
     for cfg in (CFG, CFG.model_copy(update={"min_words": 40, "language_threshold": 0.99})):
         kept, rejected, reasons = sg.filter_signals(sig, cfg, 7.5)
-        verdicts = clean_batch(TEXTS, CATS, cfg)
-        assert kept.column("id").to_pylist() == [f"d{i}" for i, v in enumerate(verdicts) if v.keep]
-        assert rejected.column("reason").to_pylist() == [v.reason for v in verdicts if not v.keep]
+        scored = score_batch(TEXTS, CATS, cfg)
+        fresh = [failing_rule(s.signals, rule_set_for(c, cfg), cfg) for s, c in zip(scored, CATS)]
+        assert kept.column("id").to_pylist() == [f"d{i}" for i, why in enumerate(fresh) if why is None]
+        assert rejected.column("reason").to_pylist() == [why for why in fresh if why is not None]
         assert sum(reasons.values()) == rejected.num_rows and kept.num_rows + rejected.num_rows == len(TEXTS)
         assert set(kept.column("source_weight").to_pylist()) <= {7.5}
-        assert kept.schema == sg.CLEANED_SCHEMA and rejected.schema == sg.REJECTION_SCHEMA
+        assert kept.schema == CLEANED_SCHEMA and rejected.schema == REJECTION_SCHEMA
         assert set(rejected.column("stage").to_pylist()) == {"cleaning"}
         detail = json.loads(rejected.column("detail")[0].as_py())
         assert detail["scored"] is True and "words" in detail

@@ -19,8 +19,6 @@ import pyarrow.parquet as pq
 from hare_assets.cleaning.rules import DROP_RULES, rule_set_for
 from hare_assets.cleaning.signals import (
     BAND_SCHEMA,
-    CLEANED_SCHEMA,
-    REJECTION_SCHEMA,
     SIGNALS_SCHEMA,
     filter_fingerprint,
     filter_signals,
@@ -39,7 +37,7 @@ from hare_assets.core.meta import (
 )
 from hare_assets.core.minhash import lsh_params
 from hare_assets.core.resources import HareResource
-from hare_assets.core.schemas import DOCUMENT_SCHEMA
+from hare_assets.core.schemas import CLEANED_SCHEMA, DOCUMENT_SCHEMA, REJECTION_SCHEMA
 from hare_assets.core.settings import Settings
 
 

@@ -31,7 +31,13 @@ from hare_assets.cleaning.rules import (
     score_batch,
 )
 from hare_assets.core.minhash import band_keys, lsh_params, sketch
-from hare_assets.core.schemas import CLEANED_SCHEMA, DOCUMENT_SCHEMA, REJECTION_SCHEMA
+from hare_assets.core.rejection import Rejection
+from hare_assets.core.schemas import (
+    CLEANED_SCHEMA,
+    DOCUMENT_SCHEMA,
+    REJECTION_FIELDS,
+    REJECTION_SCHEMA,
+)
 from hare_assets.core.settings import Cleaning, Dedup, Settings
 
 SIGNAL_TYPES = {
@@ -158,12 +164,11 @@ def filter_signals(signals: pa.Table, cleaning: Cleaning, source_weight: float) 
                      "source_weight": pa.array([source_weight] * kept.num_rows, pa.float64()),
                      "text_hash": kept.column("text_hash")}, schema=CLEANED_SCHEMA)
     dropped = [i for i, r in enumerate(reasons) if r is not None]
+    why = [Rejection(reasons[i], signal_detail(values[i])).columns("cleaning") for i in dropped]
     rejected = signals.take(pa.array(dropped, pa.int64()))
     rejected = pa.table({
         **{c: rejected.column(c) for c in DOCUMENT_SCHEMA.names},
-        "stage": pa.array(["cleaning"] * len(dropped), pa.string()),
-        "reason": pa.array([reasons[i] for i in dropped], pa.string()),
-        "detail": pa.array([signal_detail(values[i]) for i in dropped], pa.string()),
+        **{c: pa.array([w[c] for w in why], typ) for c, typ in REJECTION_FIELDS},
     }, schema=REJECTION_SCHEMA)
     return kept, rejected, Counter(r for r in reasons if r is not None)
 

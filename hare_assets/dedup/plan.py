@@ -22,7 +22,6 @@ from hare_assets.core.warehouse import quote_literal
 BATCH = 50_000
 
 
-
 def connected_components(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
     """Union-find over candidate pairs: every id that appears maps to its component's smallest id."""
     parent: dict[int, int] = {}
@@ -48,6 +47,7 @@ def connected_components(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
             else:
                 parent[ra] = rb
     return {x: find(x) for x in parent}
+
 
 def duplicate_plan(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_glob: str) -> None:
     """Creates temp table `plan(id, reason, duplicate_of)`: reason NULL = kept."""
