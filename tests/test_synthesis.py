@@ -30,17 +30,17 @@ from hare_assets.core.generation.cache import (
     generate_cached,
     text_sha256,
 )
+from hare_assets.core.rejection import Rejection
 from hare_assets.core.settings import Backend
 from hare_assets.synthesis import prompts as P
-from hare_assets.synthesis.tasks import (
-    Rejection,
+from hare_assets.synthesis.converters import (
     convert,
     convert_autocot,
     convert_dolly,
     convert_openhermes,
-    format_sample,
-    validate,
 )
+from hare_assets.synthesis.rendering import format_sample
+from hare_assets.synthesis.validators import Validation, validate
 
 # ------------------------------------------------------------------------------------------ prompts
 
@@ -476,6 +476,8 @@ def test_validators_reject_bad_generations_with_a_reason(task):
 
 
 def test_validator_details():
+    empty = validate("qa", "")
+    assert isinstance(empty, Validation) and (empty.ok, empty.parsed, empty.reason) == (False, None, "empty")
     ok, mc, _ = validate("multiple_choice", GOOD["multiple_choice"][1])
     assert mc["options"] == ["Glucose", "Salt", "Iron", "Helium"] and mc["answer"] == "Glucose"
     assert format_sample("multiple_choice", mc).endswith("Answer: A. Glucose")
@@ -577,7 +579,7 @@ def _through_ingestion(name: str, text_field: str, records: list, tmp_path: Path
     """Records as d3_samples sees them: ingested into raw_documents rows (the real reader), then rebuilt."""
     from hare_assets.core.settings import Source
     from hare_assets.sources.reader import iter_records, to_document
-    from hare_assets.synthesis.tasks import record_from_document
+    from hare_assets.synthesis.converters import record_from_document
 
     path = tmp_path / name / "part-0.jsonl"
     path.parent.mkdir(parents=True)

@@ -13,18 +13,15 @@ from hare_assets.core.generation.cache import GenerationStats, Request, text_sha
 from hare_assets.core.generation.run import generate, generation_metadata
 from hare_assets.core.lake import parquet_glob, read_table, stable_id, write_table
 from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
+from hare_assets.core.rejection import Rejection
 from hare_assets.core.resources import HareResource
 from hare_assets.core.schemas import DOCUMENT_SCHEMA
 from hare_assets.core.settings import category_tokens
 from hare_assets.core.warehouse import quote_literal
+from hare_assets.synthesis.converters import convert, record_from_document
 from hare_assets.synthesis.prompts import D3_TASKS, choose_template
-from hare_assets.synthesis.tasks import (
-    Rejection,
-    convert,
-    format_sample,
-    record_from_document,
-    validate,
-)
+from hare_assets.synthesis.rendering import format_sample
+from hare_assets.synthesis.validators import validate
 
 D2_WORDS = 1000  # the paper's prompt asks for more than 1000 words
 SYNTH_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("prompt", pa.string()),
