@@ -1,5 +1,5 @@
-"""Synthesis stage (pure code): prompt templates, generation backends, request cache, D3 task parsing
-and open-SFT converters."""
+"""Synthesis stage: prompt templates, generation backends, request cache, D3 task parsing and open-SFT
+converters (pure code), and the d3_rejections rows of the d3_samples asset."""
 
 from __future__ import annotations
 
@@ -30,17 +30,17 @@ from hare_assets.core.generation.cache import (
     generate_cached,
     text_sha256,
 )
+from hare_assets.core.rejection import Rejection
 from hare_assets.core.settings import Backend
 from hare_assets.synthesis import prompts as P
-from hare_assets.synthesis.tasks import (
-    Rejection,
+from hare_assets.synthesis.converters import (
     convert,
     convert_autocot,
     convert_dolly,
     convert_openhermes,
-    format_sample,
-    validate,
 )
+from hare_assets.synthesis.rendering import format_sample
+from hare_assets.synthesis.validators import Validation, validate
 
 # ------------------------------------------------------------------------------------------ prompts
 
@@ -476,6 +476,8 @@ def test_validators_reject_bad_generations_with_a_reason(task):
 
 
 def test_validator_details():
+    empty = validate("qa", "")
+    assert isinstance(empty, Validation) and (empty.ok, empty.parsed, empty.reason) == (False, None, "empty")
     ok, mc, _ = validate("multiple_choice", GOOD["multiple_choice"][1])
     assert mc["options"] == ["Glucose", "Salt", "Iron", "Helium"] and mc["answer"] == "Glucose"
     assert format_sample("multiple_choice", mc).endswith("Answer: A. Glucose")
@@ -577,7 +579,7 @@ def _through_ingestion(name: str, text_field: str, records: list, tmp_path: Path
     """Records as d3_samples sees them: ingested into raw_documents rows (the real reader), then rebuilt."""
     from hare_assets.core.settings import Source
     from hare_assets.sources.reader import iter_records, to_document
-    from hare_assets.synthesis.tasks import record_from_document
+    from hare_assets.synthesis.converters import record_from_document
 
     path = tmp_path / name / "part-0.jsonl"
     path.parent.mkdir(parents=True)
@@ -645,3 +647,56 @@ def test_autocot_fixture_file_converts_whole_and_per_demo(tmp_path):
     assert samples[1]["text"].count("The answer is 9") == 1  # already stated by the rationale
     rebuilt = _through_ingestion("autocot", "rationale", whole["demo"], tmp_path)
     assert [convert("autocot", r) for r in rebuilt] == [[s] for s in samples]
+
+
+# ------------------------------------------------------------------------------ the d3_samples asset
+
+
+class _NoTask:
+    """Stands in for an LLM that ignores the task format: every generation is rejected."""
+
+    def generate(self, prompts, params):
+        return [Generation("I am not sure.", len(p.split()), 4) for p in prompts]
+
+
+def test_d3_rejections_rows_carry_stage_reason_and_detail(tmp_path, monkeypatch):
+    """Rejected generations and records land in d3_rejections with the shared stage / reason / detail
+    columns: "<task>:<reason>" from validation, "<converter>:<reason>" from conversion."""
+    import dagster as dg
+    import pyarrow as pa
+    import yaml
+
+    from hare_assets.core.lake import asset_dir, read_table, write_table
+    from hare_assets.core.resources import HareResource
+    from hare_assets.core.schemas import DOCUMENT_SCHEMA, REJECTION_FIELDS
+    from hare_assets.core.settings import PACKAGED_CONFIG
+    from hare_assets.synthesis.assets import d3_samples
+
+    home = tmp_path / "hare"
+    d2 = [{"id": f"d2-{i}", "source": "d2_synthetic", "category": "Wiki", "part": "d2", "text": SOURCE, "meta": "{}",
+           "mix_part": "d2_synthetic", "prompt": None, "model": None, "seed_id": None, "topic": None} for i in range(2)]
+    write_table(asset_dir(home, "d2_documents"), pa.Table.from_pylist(d2))
+    dolly = [{"id": "dolly-0", "source": "dolly", "category": "sft", "part": "d3", "text": "Tope",
+              "meta": json.dumps({"instruction": "Tope or Rope?", "context": "", "category": "classification"})},
+             {"id": "dolly-1", "source": "dolly", "category": "sft", "part": "d3", "text": "Tope",
+              "meta": json.dumps({"context": "", "category": "classification"})}]
+    write_table(asset_dir(home, "raw_documents", "dolly"), pa.Table.from_pylist(dolly, schema=DOCUMENT_SCHEMA))
+    with OpenAIServer(answer=_NoTask()) as srv:
+        cfg = yaml.safe_load(PACKAGED_CONFIG.read_text())
+        cfg["sample_corpus"] = {"enabled": False}
+        cfg["synthesis"]["backend"] = {"kind": "openai", "model": "no-task", "base_url": srv.url,
+                                       "max_new_tokens": 8, "max_retries": 0}
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+        monkeypatch.setenv("HARE_CONFIG", str(tmp_path / "config.yaml"))
+        monkeypatch.setenv("HARE_HOME", str(home))
+        with dg.instance_for_test() as instance:
+            result = dg.materialize([d3_samples], instance=instance, resources={"hare": HareResource(home=str(home))})
+        assert result.success
+    rejections = read_table(asset_dir(home, "d3_rejections"))
+    assert rejections.schema.names == [*DOCUMENT_SCHEMA.names, "mix_part", *(name for name, _ in REJECTION_FIELDS)]
+    rows = sorted(rejections.to_pylist(), key=lambda r: r["reason"])
+    assert [(r["mix_part"], r["stage"], r["reason"], r["detail"]) for r in rows] == [
+        ("d3_open", "conversion", "dolly:missing_instruction", ""),
+        ("d3_restruct", "validation", "multiple_choice:not_json", ""),
+        ("d3_restruct", "validation", "qa:no_question", "")]
+    assert read_table(asset_dir(home, "d3_samples"))["id"].to_pylist() == ["dolly-0"]

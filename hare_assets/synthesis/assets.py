@@ -13,24 +13,20 @@ from hare_assets.core.generation.cache import GenerationStats, Request, text_sha
 from hare_assets.core.generation.run import generate, generation_metadata
 from hare_assets.core.lake import parquet_glob, read_table, stable_id, write_table
 from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
+from hare_assets.core.rejection import Rejection
 from hare_assets.core.resources import HareResource
-from hare_assets.core.schemas import DOCUMENT_SCHEMA
+from hare_assets.core.schemas import DOCUMENT_SCHEMA, with_rejection_fields
 from hare_assets.core.settings import Settings, Synthesis, category_tokens
 from hare_assets.core.warehouse import quote_literal
+from hare_assets.synthesis.converters import convert, record_from_document
 from hare_assets.synthesis.prompts import D3_TASKS, choose_template
-from hare_assets.synthesis.tasks import (
-    Rejection,
-    convert,
-    format_sample,
-    record_from_document,
-    validate,
-)
+from hare_assets.synthesis.rendering import format_sample
+from hare_assets.synthesis.validators import validate
 
 D2_WORDS = 1000  # the paper's prompt asks for more than 1000 words
 SYNTH_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("prompt", pa.string()),
                           ("model", pa.string()), ("seed_id", pa.string()), ("topic", pa.string())])
-D3_REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("stage", pa.string()),
-                                 ("reason", pa.string())])
+D3_REJECTION_SCHEMA = with_rejection_fields(pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string())]))
 
 
 def open_source_rows(hare: HareResource, settings: Settings, part: str) -> list[dict]:
@@ -103,13 +99,14 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
                          "mix_part": "d3_restruct"})
         else:
             rejected.append({**base, "id": f"d3-{stable_id(d['id'], t.sha256)}", "text": g.text,
-                             "mix_part": "d3_restruct", "stage": "validation", "reason": f"{task}:{reason}"})
+                             "mix_part": "d3_restruct", **Rejection(f"{task}:{reason}").columns("validation")})
     open_rows = open_source_rows(hare, settings, "d3")
     for r in open_rows:
         source = settings.source(r["source"])
         out = convert(source.converter, record_from_document(r["text"], r["meta"], source.text_field))
         if isinstance(out, Rejection):
-            rejected.append({**r, "mix_part": "d3_open", "stage": "conversion", "reason": f"{source.converter}:{out.reason}"})
+            rejected.append({**r, "mix_part": "d3_open",
+                             **Rejection(f"{source.converter}:{out.reason}", out.detail).columns("conversion")})
             continue
         # One training sample per record: multi-sample conversions are joined so rows stay countable.
         kept.append({**r, "text": "\n\n".join(s["text"] for s in out), "mix_part": "d3_open",

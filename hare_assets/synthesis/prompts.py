@@ -12,7 +12,7 @@ concrete examples, no title or introduction, a length target), with prompts per 
 Web, Wiki, News, Academic, Books, Law, Code, Math). D3 turns a D2 document into task data (Q&A,
 multiple choice as JSON, cloze, summarization, true/false, title generation, keyword extraction).
 There are three prompts per D2 category and per D3 task; where a template shows an example, the model
-is told to learn from it and not copy it. Every template's output format is the one `tasks.py` parses.
+is told to learn from it and not copy it. Every template's output format is the one `validators.py` parses.
 
 A template is a small named unit: changing its text means bumping `version`, and its `sha256` goes
 into the request-cache key, so an edited prompt never reuses old generations.
@@ -297,7 +297,7 @@ the misconceptions students often have about it.
 ]
 
 # --------------------------------------------------------------------------------------------- D3
-# Every D3 template takes {document}; its output format is the one tasks.py parses.
+# Every D3 template takes {document}; its output format is the one validators.py parses.
 
 _DOC = """\
 <document>
