@@ -60,12 +60,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from common import versions  # noqa: E402
 
 from hare_assets.core.benchmarks import BENCHMARKS, load_benchmark  # noqa: E402
-from hare_assets.decontamination.ngrams import (  # noqa: E402
+from hare_assets.decontamination.index import (  # noqa: E402
     benchmark_ngram_rows,
     prepare_index,
-    repetition_rates,
     sorted_index,
 )
+from hare_assets.decontamination.scoring import repetition_rates  # noqa: E402
 
 N = 13
 THRESHOLD = 0.5

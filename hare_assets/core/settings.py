@@ -175,7 +175,7 @@ class LengthLimit(_Strict):
 
 
 class Decontamination(_Strict):
-    # N per part: an int, or [lo, hi] (see decontamination/ngrams.py for how a range applies).
+    # N per part: an int, or [lo, hi] (see decontamination/scoring.py for how a range applies).
     ngram: dict[str, int | tuple[int, int]] = Field(
         default_factory=lambda: {"d1": 13, "d2": (10, 15), "d3": (4, 8)})
     max_repetition_rate: float = Field(0.5, ge=0, le=1)
