@@ -59,13 +59,14 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import versions  # noqa: E402
 
-from hare_assets.core.benchmarks import BENCHMARKS, load_benchmark  # noqa: E402
-from hare_assets.decontamination.ngrams import (  # noqa: E402
+from hare_assets.core.benchmarks import load_benchmark  # noqa: E402
+from hare_assets.core.settings import BENCHMARK_NAMES  # noqa: E402
+from hare_assets.decontamination.index import (  # noqa: E402
     benchmark_ngram_rows,
     prepare_index,
-    repetition_rates,
     sorted_index,
 )
+from hare_assets.decontamination.scoring import repetition_rates  # noqa: E402
 
 N = 13
 THRESHOLD = 0.5
@@ -88,7 +89,7 @@ FALLBACK_WORDS = (
 def vocabulary(root: Path) -> tuple[list[str], np.ndarray]:
     """Words and the cumulative Zipf-like distribution over their frequency rank, from the non-GSM8K benchmark files."""
     counts: dict[str, int] = {}
-    for name in BENCHMARKS:
+    for name in BENCHMARK_NAMES:
         if name == "gsm8k" or not (root / name).exists():
             continue
         try:
@@ -171,7 +172,7 @@ def make_docs(n: int, planted_frac: float, quoted_frac: float, gsm8k_items, seed
 # --------------------------------------------------------------------------- benchmark items
 
 def load_items(spec: str, root: Path):
-    names = list(BENCHMARKS) if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
+    names = list(BENCHMARK_NAMES) if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
     items, missing = [], []
     for name in names:
         if name == "gsm8k" and spec != "all":

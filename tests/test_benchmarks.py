@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from hare_assets.core.benchmarks import (
-    BENCHMARKS,
     BenchmarkItem,
     load_benchmark,
     split_of,
 )
 from hare_assets.core.sample import write_sample
+from hare_assets.core.settings import BENCHMARK_NAMES
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 
@@ -146,7 +146,7 @@ def test_malformed_files_name_the_file_and_place(tmp_path, name, filename, conte
 
 
 def test_unknown_benchmark_lists_the_supported_names(tmp_path):
-    with pytest.raises(ValueError, match="supported: " + ", ".join(BENCHMARKS)):
+    with pytest.raises(ValueError, match="supported: " + ", ".join(BENCHMARK_NAMES)):
         load_benchmark("squad", tmp_path)
 
 
@@ -245,7 +245,7 @@ def test_hf_loader_reads_every_split_of_each_hub_dataset(local_hub):
     assert one.split == "test"
 
 
-@pytest.mark.parametrize("name", BENCHMARKS)
+@pytest.mark.parametrize("name", BENCHMARK_NAMES)
 def test_text_matched_is_the_question_plus_every_option_and_the_answer(sample_root, name):
     for item in load_benchmark(name, sample_root / "benchmarks" / name):
         assert item.context and item.text.startswith(item.context + "\n")
@@ -270,7 +270,7 @@ EXPECTED_FIXTURE_SPLITS = {"mmlu": {"dev": 10, "test": 10}, "arc_challenge": {"t
                            "gsm8k": {"test": 8}}
 
 
-@pytest.mark.parametrize("name", BENCHMARKS)
+@pytest.mark.parametrize("name", BENCHMARK_NAMES)
 def test_each_loader_reads_the_project_fixtures(sample_root, name):
     items = load_benchmark(name, sample_root / "benchmarks" / name)
     assert dict(Counter(i.split for i in items)) == EXPECTED_FIXTURE_SPLITS[name]

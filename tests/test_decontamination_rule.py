@@ -10,18 +10,15 @@ import pytest
 
 from hare_assets.core.sample.fixtures import SEED, WRITERS
 from hare_assets.core.settings import Decontamination
-from hare_assets.decontamination.ngrams import (
-    benchmark_ngram_rows,
-    normalize_tokens,
-    prepare_index,
-    repetition_rates,
-)
+from hare_assets.decontamination.hashing import normalize_tokens
+from hare_assets.decontamination.index import benchmark_ngram_rows, prepare_index
 from hare_assets.decontamination.rules import (
     BENCHMARK_OVERLAP,
     TOO_LONG,
     TOO_SHORT,
     removal_reason,
 )
+from hare_assets.decontamination.scoring import repetition_rates
 
 DEFAULTS = Decontamination()
 MAX_RATE = DEFAULTS.max_repetition_rate

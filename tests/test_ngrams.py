@@ -1,4 +1,5 @@
-"""Benchmark n-gram index and repetition rates (hare_assets/decontamination/ngrams.py)."""
+"""Benchmark n-gram hashing, index and repetition rates (hare_assets/decontamination/: hashing.py, index.py,
+scoring.py)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from hare_assets.decontamination.ngrams import (
+from hare_assets.decontamination.hashing import (
     HASH_VERSION,
-    NGRAM_SCHEMA,
-    Result,
-    benchmark_ngram_rows,
     ngram_hashes,
     ngram_sizes,
     normalize_tokens,
-    repetition_rate,
-    repetition_rates,
 )
+from hare_assets.decontamination.index import NGRAM_SCHEMA, benchmark_ngram_rows
+from hare_assets.decontamination.scoring import OverlapScores, repetition_rates
 
 GSM_ITEM = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
             "How many clips did Natalia sell altogether in April and May? Natalia sold 48/2 = 24 clips in May. "
@@ -106,7 +104,7 @@ def test_vectorized_hashes_equal_the_scheme_written_out():
 
 
 def test_hashes_stable_across_processes():
-    code = ("from hare_assets.decontamination.ngrams import ngram_hashes as h;"
+    code = ("from hare_assets.decontamination.hashing import ngram_hashes as h;"
             "print(h(['the','quick','brown','fox'], 3).tolist())")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
@@ -115,7 +113,7 @@ def test_hashes_stable_across_processes():
 
 def test_ascii_fast_path_and_unicode_path_give_the_same_words():
     """ASCII texts skip pyarrow's Unicode kernels; on ASCII text both paths must split identically."""
-    from hare_assets.decontamination.ngrams import _SEPARATORS
+    from hare_assets.decontamination.hashing import _SEPARATORS
 
     rng = np.random.default_rng(1)
     alphabet = [chr(c) for c in range(128)] + ["é", "ß", "—", "\u3000", "\u00a0", "’", "東", "É", "\u2028", "\x85"]
@@ -171,12 +169,12 @@ def test_benchmark_ngram_rows_schema_and_distinct_rows():
 
 
 def test_benchmark_ngram_rows_across_chunks(monkeypatch):
-    import hare_assets.decontamination.ngrams as ng
+    import hare_assets.decontamination.index as ix
 
-    monkeypatch.setattr(ng, "_ITEM_CHUNK", 2)
+    monkeypatch.setattr(ix, "_ITEM_CHUNK", 2)
     items = ITEMS + [("gsm8k", "test/0", GSM_ITEM)]  # a repeated key in another chunk
     chunked = benchmark_ngram_rows(items, [4, 13])
-    monkeypatch.setattr(ng, "_ITEM_CHUNK", 4096)
+    monkeypatch.setattr(ix, "_ITEM_CHUNK", 4096)
     whole = benchmark_ngram_rows(items, [4, 13])
     assert chunked.sort_by([("n", "ascending"), ("hash", "ascending"), ("item_id", "ascending")]).equals(
         whole.sort_by([("n", "ascending"), ("hash", "ascending"), ("item_id", "ascending")]))
@@ -232,20 +230,36 @@ def test_short_documents_skip_sizes_longer_than_them():
     r = repetition_rates([five], index, (4, 8))[0]
     assert (r.rate, r.n, r.total) == (1.0, 4, 2)
     for short in ("only three words", "", "!!!"):
-        assert repetition_rates([short], index, (4, 8))[0] == Result(0.0, 0, 0, 0, None)
+        assert repetition_rates([short], index, (4, 8))[0] == OverlapScores(0.0, 0, 0, 0, None)
 
 
-def test_batch_matches_single_document_function():
+def reference_scores(doc: str, sets: dict[int, set[int]], ns) -> OverlapScores:
+    """The rate rule written out one document and one size at a time over Python sets of hashes:
+    the max over sizes of matched / total positions, the smallest size on ties, and the first matched
+    n-gram of that size in document order."""
+    best = OverlapScores(0.0, 0, 0, 0, None)
+    for n in ns:
+        hashes = ngram_hashes(normalize_tokens(doc), n).tolist()
+        if not hashes:
+            continue
+        hits = [h for h in hashes if h in sets[n]]
+        if best.n == 0 or len(hits) / len(hashes) > best.rate:
+            best = OverlapScores(len(hits) / len(hashes), n, len(hits), len(hashes), hits[0] if hits else None)
+    return best
+
+
+def test_batch_matches_each_document_scored_alone_and_the_rule_written_out():
     table, index = build_index(ITEMS, range(10, 16))
     docs = [UNRELATED, "Intro. " + ARC_ITEM, GSM_ITEM + " " + UNRELATED, "", "x y"]
     batch = repetition_rates(docs, index, (10, 15))
     sets = {n: set(a.tolist()) for n, a in index.items()}
+    assert repetition_rates(docs, sets, (10, 15)) == batch
     for doc, res in zip(docs, batch):
-        rate, n, hashes = repetition_rate(normalize_tokens(doc), sets, (10, 15))
-        assert (rate, n) == (res.rate, res.n)
-        assert len(hashes) == len(set(hashes.tolist())) and set(hashes.tolist()) <= sets.get(n, set())
+        assert repetition_rates([doc], index, (10, 15)) == [res]
+        assert res == reference_scores(doc, sets, range(10, 16))
         if res.first_match is not None:
-            assert hashes[0] == res.first_match
+            assert res.first_match in sets[res.n]
+    assert any(r.matched for r in batch) and any(r.n == 0 for r in batch)
     assert repetition_rates([], index, (10, 15)) == []
 
 
@@ -270,21 +284,21 @@ def test_index_table_is_pyarrow():
 
 
 def test_membership_prefilter_agrees_with_isin():
-    from hare_assets.decontamination.ngrams import _member
+    from hare_assets.decontamination.index import prepare_index
 
     rng = np.random.default_rng(0)
     index = np.unique(rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, 50_000, dtype=np.int64))
     queries = np.concatenate([rng.choice(index, 5_000), rng.integers(-2**63, 2**63 - 1, 200_000, dtype=np.int64),
                               index[:1] + 1, index[-1:]])
-    assert np.array_equal(_member(queries, index), np.isin(queries, index))
-    assert not _member(queries, np.zeros(0, np.int64)).any()
+    assert np.array_equal(prepare_index({1: index}).isin(queries, 1), np.isin(queries, index))
+    assert not prepare_index({1: np.zeros(0, np.int64)}).isin(queries, 1).any()
     # A set is accepted as the index too.
     _, idx = build_index(ITEMS, [5])
     assert repetition_rates([ARC_ITEM], {5: set(idx[5].tolist())}, 5)[0].rate == 1.0
 
 
 def test_prepared_index_gives_the_same_results_as_the_plain_mapping():
-    from hare_assets.decontamination.ngrams import PreparedIndex, prepare_index
+    from hare_assets.decontamination.index import PreparedIndex, prepare_index
 
     _, index = build_index(ITEMS, range(4, 16))
     rng = np.random.default_rng(3)
@@ -304,10 +318,9 @@ def test_prepared_index_gives_the_same_results_as_the_plain_mapping():
         # Repeated calls reuse the cached bitmaps and still agree.
         assert repetition_rates(docs, prepared, spec) == expected
         assert any(r.matched for r in expected)
-        for doc in docs:
-            a = repetition_rate(normalize_tokens(doc), big, spec)
-            b = repetition_rate(normalize_tokens(doc), prepared, spec)
-            assert a[:2] == b[:2] and np.array_equal(a[2], b[2])
+        # One document at a time, the plain mapping and the prepared index agree too.
+        for doc, want in zip(docs, expected):
+            assert repetition_rates([doc], big, spec) == repetition_rates([doc], prepared, spec) == [want]
     # Sets and unsorted arrays are prepared like the plain path accepts them.
     loose = {5: set(index[5].tolist()), 13: np.random.default_rng(0).permutation(index[13])}
     assert repetition_rates([ARC_ITEM], prepare_index(loose), 5) == repetition_rates([ARC_ITEM], loose, 5)
@@ -328,13 +341,13 @@ def test_prepared_index_gives_the_same_results_as_the_plain_mapping():
 
 
 def test_results_do_not_depend_on_chunks_or_threads(monkeypatch):
-    import hare_assets.decontamination.ngrams as ng
+    import hare_assets.decontamination.scoring as sc
 
     _, index = build_index(ITEMS, range(4, 16))
     docs = [UNRELATED, "Intro. " + ARC_ITEM, GSM_ITEM + " " + UNRELATED, "", None, "x y", "Naïve — " + GSM_ITEM,
             GSM_ITEM * 3] * 7
     expected = {spec: repetition_rates(docs, index, spec, threads=1) for spec in (13, (4, 8))}
-    monkeypatch.setattr(ng, "_CHUNK_BYTES", 300)  # many chunks, one text longer than a chunk
+    monkeypatch.setattr(sc, "_CHUNK_BYTES", 300)  # many chunks, one text longer than a chunk
     for threads in (1, 2, 3):
         for spec, want in expected.items():
             assert repetition_rates(docs, index, spec, threads=threads) == want
@@ -344,7 +357,7 @@ def test_results_do_not_depend_on_chunks_or_threads(monkeypatch):
 
 
 def test_explainer_finds_the_item_and_ngram_of_a_hash():
-    from hare_assets.decontamination.ngrams import Explainer
+    from hare_assets.decontamination.index import Explainer
 
     table, index = build_index(ITEMS, [13])
     explainer = Explainer(table)

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from hare_assets.core.benchmarks import BENCHMARKS, load_benchmark
+from hare_assets.core.benchmarks import load_benchmark
 from hare_assets.core.sample import write_sample
 from hare_assets.core.sample.banks import FOREIGN
+from hare_assets.core.settings import BENCHMARK_NAMES
 from hare_assets.sources.reader import read_source
 
 D1_SOURCES = ("RedPajamaC4", "RedPajamaArxiv", "Pubmed", "S2orc", "PhiPapers", "RedPajamaBook", "PG_19",
@@ -226,7 +227,7 @@ def test_modified_and_added_documents_carry_their_defect(sample, texts):
 
 def test_contaminated_documents_quote_their_benchmark_item(sample, texts):
     root, manifest = sample
-    items = {(b, i.split, i.item_id): i for b in BENCHMARKS for i in load_benchmark(b, root / "benchmarks" / b)}
+    items = {(b, i.split, i.item_id): i for b in BENCHMARK_NAMES for i in load_benchmark(b, root / "benchmarks" / b)}
     for p in (p for p in manifest["planted"] if p["kind"] == "contamination"):
         item, text = items[(p["benchmark"], p["split"], p["item_id"])], texts[where(p)]
         assert item.context in text and item.answer in text and all(c in text for c in item.choices)
@@ -250,8 +251,8 @@ def test_clean_documents_are_complete_varied_and_distinct(sample, texts):
 
 def test_fixtures_load_and_their_rephrased_twins_move_the_answer(sample):
     root, manifest = sample
-    assert set(manifest["benchmarks"]) == set(manifest["benchmarks_rephrased"]) == set(BENCHMARKS)
-    for name in BENCHMARKS:
+    assert set(manifest["benchmarks"]) == set(manifest["benchmarks_rephrased"]) == set(BENCHMARK_NAMES)
+    for name in BENCHMARK_NAMES:
         assert all((root / f).is_file() for f in manifest["benchmarks"][name] + manifest["benchmarks_rephrased"][name])
         original = load_benchmark(name, root / "benchmarks" / name)
         rephrased = {(i.split, i.item_id): i for i in load_benchmark(name, root / "benchmarks_rephrased" / name)}

@@ -58,6 +58,8 @@ def test_hare_config_overrides_and_relative_paths(tmp_path, hare_home, monkeypat
     (lambda r: r["cleaning"].update(language_threshold=3), "cleaning.language_threshold", "less than or equal to 1"),
     (lambda r: r["mixture"]["runs"]["stage1"].update(parts=["d9"]), "mixture.runs.stage1.parts", "unknown mix parts"),
     (lambda r: r["dedup"].update(typo=1), "dedup.typo", "Extra inputs are not permitted"),
+    (lambda r: r["benchmarks"][1].update(name="mmlu_pro"), "benchmarks.1.name",
+     "Input should be 'mmlu', 'arc_challenge', 'truthfulqa', 'winogrande', 'hellaswag' or 'gsm8k'"),
 ])
 def test_bad_config_names_the_key_path(tmp_path, hare_home, mutate, key, reason):
     raw = default_raw()

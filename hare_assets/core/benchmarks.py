@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from hare_assets.core.hf import parse_hf_uri
+from hare_assets.core.settings import BENCHMARK_NAMES
 
-BENCHMARKS = ("mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k")
 SPLIT_WORDS = ("train", "dev", "val", "validation", "test")
 # Split of a file whose name and folder do not say (the derived single-split files).
 DEFAULT_SPLIT = {"mmlu": "test", "arc_challenge": "test", "truthfulqa": "validation", "winogrande": "dev",
@@ -60,8 +60,8 @@ RowParser = Callable[[object, str, str], BenchmarkItem]
 
 def load_benchmark(name: str, path: str | Path) -> list[BenchmarkItem]:
     """Every item of benchmark `name` under `path` (a file, a folder of splits, or hf://dataset)."""
-    if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; supported: {', '.join(BENCHMARKS)}")
+    if name not in BENCHMARK_NAMES:
+        raise ValueError(f"unknown benchmark {name!r}; supported: {', '.join(BENCHMARK_NAMES)}")
     if str(path).startswith("hf://"):
         return _load_hf(name, str(path))
     path = Path(path)

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 PACKAGED_CONFIG = Path(__file__).parents[1] / "default_config.yaml"
+# The benchmarks decontamination and evaluation know (core/benchmarks.py has a loader for each).
 BENCHMARK_NAMES = ("mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k")
 # The five parts of the final mix (paper Figure 2b) and the source `part` each open source feeds.
 MIX_PARTS = ("d1", "d2_synthetic", "d2_open", "d3_restruct", "d3_open")
@@ -64,7 +65,7 @@ class Source(_Strict):
 
 
 class Benchmark(_Strict):
-    name: Literal["mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k"]
+    name: Literal[BENCHMARK_NAMES]  # Literal flattens the tuple: one of the names
     uri: str
     # Rephrased copy in the same format, for the leakage delta (optional).
     rephrased_uri: str | None = None
@@ -175,7 +176,7 @@ class LengthLimit(_Strict):
 
 
 class Decontamination(_Strict):
-    # N per part: an int, or [lo, hi] (see decontamination/ngrams.py for how a range applies).
+    # N per part: an int, or [lo, hi] (see decontamination/scoring.py for how a range applies).
     ngram: dict[str, int | tuple[int, int]] = Field(
         default_factory=lambda: {"d1": 13, "d2": (10, 15), "d3": (4, 8)})
     max_repetition_rate: float = Field(0.5, ge=0, le=1)

@@ -24,14 +24,14 @@ from hare_assets.core.sample import ensure_sample
 from hare_assets.core.schemas import DOCUMENT_SCHEMA
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.decontamination.ngrams import (
+from hare_assets.decontamination.hashing import ngram_sizes
+from hare_assets.decontamination.index import (
     Explainer,
     benchmark_ngram_rows,
-    ngram_sizes,
     prepare_index,
-    repetition_rates,
 )
 from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, removal_reason
+from hare_assets.decontamination.scoring import repetition_rates
 from model_training.tokenizer import Tokenizer
 
 # Mix inputs: (asset, paper part) in the order they are checked.

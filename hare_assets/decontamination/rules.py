@@ -1,7 +1,7 @@
 """The paper's decontamination rule for one document, as named steps (pure code: no Dagster).
 
 1. `length_reason`: the part's length limits in tokens of the training tokenizer (D2 about 2k, D3 512).
-2. `overlap_removed`: the n-gram repetition rate (`ngrams.repetition_rates`) above the threshold
+2. `overlap_removed`: the n-gram repetition rate (`scoring.repetition_rates`) above the threshold
    (0.5): strictly greater, so a document at exactly half benchmark text is kept.
 """
 

@@ -2,7 +2,7 @@
 
 Pure code: no Dagster. The on-disk format is datatrove's tokenized-file format (the `.ds` files its
 `DocumentTokenizer` writes and `datatrove.utils.dataset.DatatroveFolderDataset` / nanotron read),
-plus our JSON manifest, which `model_training/data.py` reads:
+plus our JSON manifest, which `model_training/data.py` (`open_packed_shards`) reads:
 
     out_dir/manifest.json         {"format": "hare-packed-v2", "seq_len": L, "dtype": "uint16", "eos_id": 2,
                                    "token_size": 2, "shards": [{"file": "shard-00000.ds", "sequences": n}, ...],
@@ -45,7 +45,6 @@ import numpy as np
 from model_training.tokenizer import TOKENIZER_NAME
 
 FORMAT = "hare-packed-v2"
-READABLE_FORMATS = ("hare-packed-v1", FORMAT)  # v1: the same rows in .bin files, no index
 SHARD_SUFFIX = ".ds"
 INDEX_SUFFIX = ".index"  # datatrove appends it to the shard name: shard-00000.ds.index
 DTYPE = np.uint16
@@ -220,23 +219,3 @@ def _write_datatrove_sidecars(shard: Path, rows: np.ndarray, eos_id: int, tokeni
     np.union1d(eos_ends, row_ends).astype("<u8").tofile(shard.with_name(shard.name + INDEX_SUFFIX))
     with open(shard.with_name(shard.name + ".metadata"), "w") as f:
         f.write(f"{tokenizer_name}|{flat.dtype.itemsize}\n{flat.size}\n{flat.size:,} tokens")
-
-
-def read_manifest(directory: str | os.PathLike) -> dict:
-    manifest = json.loads((Path(directory) / "manifest.json").read_text())
-    if manifest.get("format") not in READABLE_FORMATS:
-        raise ValueError(f"{directory}: format {manifest.get('format')!r}, expected one of {READABLE_FORMATS}")
-    return manifest
-
-
-def read_shards(directory: str | os.PathLike) -> np.ndarray:
-    """All rows (total_sequences, seq_len + 1): a read-only memmap for one shard, a copy for several."""
-    directory = Path(directory)
-    manifest = read_manifest(directory)
-    row_len = int(manifest["seq_len"]) + 1
-    dtype = np.dtype(manifest["dtype"])
-    maps = [np.memmap(directory / s["file"], dtype=dtype, mode="r", shape=(int(s["sequences"]), row_len))
-            for s in manifest["shards"] if int(s["sequences"]) > 0]
-    if not maps:
-        return np.zeros((0, row_len), dtype)
-    return maps[0] if len(maps) == 1 else np.concatenate(maps)
