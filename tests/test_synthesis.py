@@ -670,7 +670,8 @@ def test_d3_rejections_rows_carry_stage_reason_and_detail(tmp_path, monkeypatch)
     from hare_assets.core.resources import HareResource
     from hare_assets.core.schemas import DOCUMENT_SCHEMA, REJECTION_FIELDS
     from hare_assets.core.settings import PACKAGED_CONFIG
-    from hare_assets.synthesis.assets import d3_samples
+    from hare_assets.core.settings import load_settings
+    from hare_assets.synthesis.assets import build_assets
 
     home = tmp_path / "hare"
     d2 = [{"id": f"d2-{i}", "source": "d2_synthetic", "category": "Wiki", "part": "d2", "text": SOURCE, "meta": "{}",
@@ -690,7 +691,8 @@ def test_d3_rejections_rows_carry_stage_reason_and_detail(tmp_path, monkeypatch)
         monkeypatch.setenv("HARE_CONFIG", str(tmp_path / "config.yaml"))
         monkeypatch.setenv("HARE_HOME", str(home))
         with dg.instance_for_test() as instance:
-            result = dg.materialize([d3_samples], instance=instance, resources={"hare": HareResource(home=str(home))})
+            result = dg.materialize(build_assets(load_settings()), selection=["d3_samples"], instance=instance,
+                                    resources={"hare": HareResource(home=str(home))})
         assert result.success
     rejections = read_table(asset_dir(home, "d3_rejections"))
     assert rejections.schema.names == [*DOCUMENT_SCHEMA.names, "mix_part", *(name for name, _ in REJECTION_FIELDS)]

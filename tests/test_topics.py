@@ -194,10 +194,11 @@ def test_topic_assets_with_llm_labels_exclusion_and_token_targets(planted, tmp_p
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
         monkeypatch.setenv("HARE_CONFIG", str(tmp_path / "config.yaml"))
         monkeypatch.setenv("HARE_HOME", str(home))
-        from hare_assets.topics.assets import synthesis_seeds, topic_clusters
+        from hare_assets.core.settings import load_settings
+        from hare_assets.topics.assets import build_assets
 
         with dg.instance_for_test() as instance:
-            result = dg.materialize([topic_clusters, synthesis_seeds], instance=instance,
+            result = dg.materialize(build_assets(load_settings()), instance=instance,
                                     resources={"hare": HareResource(home=str(home))})
             assert result.success
             meta = {k: v.value for k, v in
