@@ -16,7 +16,7 @@ from hare_assets.decontamination.rules import (
     BENCHMARK_OVERLAP,
     TOO_LONG,
     TOO_SHORT,
-    removal_reason,
+    removal,
 )
 from hare_assets.decontamination.scoring import repetition_rates
 
@@ -43,6 +43,11 @@ def index():
     return prepare_index({n: np.unique(table.filter(table["n"].to_numpy() == n)["hash"].to_numpy())
                           for n in ALL_N})
 
+
+
+def removal_reason(tokens: int, rate: float, min_tokens: int, max_tokens: int, max_rate: float) -> str | None:
+    why = removal(tokens, rate, min_tokens, max_tokens, max_rate)
+    return why.reason if why else None
 
 def planted(rate: float, n: int, seed: int = 0) -> str:
     """A document with exactly WINDOWS n-gram windows, round(rate * WINDOWS) of them benchmark n-grams:
@@ -84,6 +89,8 @@ def test_planted_rate_under_the_parts_n_range(index, part, rate):
 
 
 def test_exactly_half_is_kept_and_length_limits_come_first():
+    assert removal(100, 0.625, 0, 512, 0.5).detail == "repetition rate 0.6250 > 0.5"
+    assert removal(513, 0.9, 0, 512, 0.5).detail == "513 tokens > 512"
     assert removal_reason(100, 0.5, 0, 512, 0.5) is None
     assert removal_reason(100, 0.5000001, 0, 512, 0.5) == BENCHMARK_OVERLAP
     assert removal_reason(513, 0.0, 0, 512, 0.5) == TOO_LONG

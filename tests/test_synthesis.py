@@ -669,8 +669,7 @@ def test_d3_rejections_rows_carry_stage_reason_and_detail(tmp_path, monkeypatch)
     from hare_assets.core.lake import asset_dir, read_table, write_table
     from hare_assets.core.resources import HareResource
     from hare_assets.core.schemas import DOCUMENT_SCHEMA, REJECTION_FIELDS
-    from hare_assets.core.settings import PACKAGED_CONFIG
-    from hare_assets.core.settings import load_settings
+    from hare_assets.core.settings import PACKAGED_CONFIG, load_settings
     from hare_assets.synthesis.assets import build_assets
 
     home = tmp_path / "hare"

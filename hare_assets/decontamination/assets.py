@@ -21,7 +21,7 @@ from hare_assets.core.meta import (
 )
 from hare_assets.core.resources import HareResource
 from hare_assets.core.sample import ensure_sample
-from hare_assets.core.schemas import DOCUMENT_SCHEMA
+from hare_assets.core.schemas import DOCUMENT_SCHEMA, REJECTION_FIELDS
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.decontamination.hashing import ngram_sizes
@@ -30,7 +30,7 @@ from hare_assets.decontamination.index import (
     benchmark_ngram_rows,
     prepare_index,
 )
-from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, removal_reason
+from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, removal
 from hare_assets.decontamination.scoring import repetition_rates
 from model_training.tokenizer import Tokenizer
 
@@ -40,10 +40,10 @@ INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))
 MIX_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("source_weight", pa.float64()),
                         ("tokens", pa.int64()), ("repetition_rate", pa.float64()), ("benchmark", pa.string()),
                         ("item_id", pa.string())])
-REJECTION_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("stage", pa.string()),
-                              ("reason", pa.string()), ("tokens", pa.int64()), ("repetition_rate", pa.float64()),
-                              ("ngram_n", pa.int32()), ("benchmark", pa.string()), ("item_id", pa.string()),
-                              ("example_ngram", pa.string())])
+# Removed rows: stage / reason / detail like every rejection table, then what the rule measured.
+REMOVED_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), *REJECTION_FIELDS, ("tokens", pa.int64()),
+                            ("repetition_rate", pa.float64()), ("ngram_n", pa.int32()), ("benchmark", pa.string()),
+                            ("item_id", pa.string()), ("example_ngram", pa.string())])
 HIST_BINS = np.linspace(0, 1, 11)
 BATCH = 2048
 
@@ -86,7 +86,7 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
     reasons: Counter[str] = Counter()
     rows_in = 0
     with ParquetSink(hare.lake("decontaminated_documents"), MIX_SCHEMA) as kept_sink, \
-            ParquetSink(hare.lake("decontamination_rejections"), REJECTION_SCHEMA) as rej_sink, \
+            ParquetSink(hare.lake("decontamination_rejections"), REMOVED_SCHEMA) as rej_sink, \
             duckdb.connect() as con:
         for asset, part in INPUTS:
             limits, spec = cfg.length[part], cfg.ngram[part]
@@ -104,14 +104,13 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
                 kept, rejected = [], []
                 explained = explain.lookup([r.first_match for r in rates])
                 for doc, n_tok, r, (bench, item, gram) in zip(docs, tokens, rates, explained):
-                    reason = removal_reason(n_tok, r.rate, limits.min_tokens, limits.max_tokens,
-                                            cfg.max_repetition_rate)
-                    if reason is None:
+                    why = removal(n_tok, r.rate, limits.min_tokens, limits.max_tokens, cfg.max_repetition_rate)
+                    if why is None:
                         kept.append({**doc, "tokens": n_tok, "repetition_rate": r.rate, "benchmark": bench,
                                      "item_id": item})
                         continue
-                    reasons[reason] += 1
-                    rejected.append({**doc, "stage": "decontamination", "reason": reason, "tokens": n_tok,
+                    reasons[why.reason] += 1
+                    rejected.append({**doc, **why.columns("decontamination"), "tokens": n_tok,
                                      "repetition_rate": r.rate, "ngram_n": r.n, "benchmark": bench,
                                      "item_id": item, "example_ngram": gram})
                 kept_sink.write_rows(kept)
