@@ -1,12 +1,14 @@
 """The DuckDB warehouse at HARE_HOME/warehouse.duckdb: one view or table per table-like asset.
 
 Views point at the Parquet lake, so a re-materialized asset is visible without rewriting the view.
-DuckDB allows one writer process at a time, so writes retry briefly while another process holds
-the file; they are short (DDL or small tables).
+DuckDB allows one writer process at a time, so `connect_duckdb` retries (with jittered backoff) while
+another process holds the file; the warehouse and the request cache both connect through it, and
+their writes are short (DDL or small tables).
 """
 
 from __future__ import annotations
 
+import random
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,35 @@ import duckdb
 import pyarrow as pa
 
 LOCK_WAIT_S = 120.0
+# Lock held by another process, or (same process, another thread) a connection with another mode.
+_LOCK_MARKERS = ("lock", "conflicting", "resource temporarily unavailable", "different configuration")
+
+
+class DuckDBLockTimeout(RuntimeError):
+    """The database file stayed locked by another process for longer than the wait allowed."""
+
+
+@contextmanager
+def connect_duckdb(path: Path, read_only: bool = False,
+                   lock_wait_s: float = LOCK_WAIT_S) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the DuckDB file at `path`, waiting up to `lock_wait_s` for another writer."""
+    deadline = time.monotonic() + lock_wait_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as e:
+            if not any(m in str(e).lower() for m in _LOCK_MARKERS):
+                raise
+            if time.monotonic() >= deadline:
+                raise DuckDBLockTimeout(f"{path} stayed locked for {lock_wait_s}s: {e}") from e
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def quote_ident(name: str) -> str:
@@ -35,19 +66,8 @@ class Warehouse:
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"no warehouse at {self.path}: materialize an asset first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                break
-            except duckdb.IOException as e:  # another process holds the write lock
-                if "lock" not in str(e).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        try:
+        with connect_duckdb(self.path, read_only) as con:
             yield con
-        finally:
-            con.close()
 
     def register_view(self, name: str, parquet_glob: str) -> None:
         sql = (f"CREATE OR REPLACE VIEW {quote_ident(name)} AS SELECT * FROM "

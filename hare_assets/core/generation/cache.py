@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -34,6 +33,7 @@ from hare_assets.core.generation.backends import (
     GenerationBackend,
     SamplingParams,
 )
+from hare_assets.core.warehouse import connect_duckdb
 
 TABLE = "request_cache"
 _SCHEMA = f"""
@@ -48,8 +48,6 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     tokens_out BIGINT NOT NULL,
     created_at TIMESTAMP WITH TIME ZONE NOT NULL
 )"""
-# Lock held by another process, or (same process, another thread) a connection with another mode.
-_LOCK_MARKERS = ("lock", "conflicting", "resource temporarily unavailable", "different configuration")
 
 
 def text_sha256(text: str) -> str:
@@ -105,10 +103,6 @@ class GenerationStats:
         return asdict(self)
 
 
-class CacheLockTimeout(RuntimeError):
-    pass
-
-
 def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
     sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
     return bool(con.execute(sql, [TABLE]).fetchone()[0])
@@ -123,25 +117,9 @@ class RequestCache:
         return f"RequestCache({str(self.path)!r})"
 
     def _with_connection(self, fn: Callable[[duckdb.DuckDBPyConnection], object], read_only: bool):
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.05
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-            except (duckdb.IOException, duckdb.ConnectionException) as e:
-                msg = str(e).lower()
-                if not any(m in msg for m in _LOCK_MARKERS):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise CacheLockTimeout(
-                        f"request cache {self.path} stayed locked for {self.lock_timeout_s}s: {e}") from e
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 2.0)
-                continue
-            try:
-                return fn(con)
-            finally:
-                con.close()
+        # Opened per read or write: another process (a second partition) may hold the file meanwhile.
+        with connect_duckdb(self.path, read_only, self.lock_timeout_s) as con:
+            return fn(con)
 
     def _ensure(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
