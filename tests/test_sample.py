@@ -166,7 +166,7 @@ def test_the_default_config_reads_every_source_and_quarantines_exactly_the_malfo
         for docs, rejected in read_source(source, 1000):
             good += len(docs)
             bad += len(rejected)
-            quarantined |= {(Path(r.file).relative_to(root).as_posix(), r.line, r.reason) for r in rejected}
+            quarantined |= {(Path(r.file).relative_to(root).as_posix(), r.line, r.rejection.reason) for r in rejected}
         assert good + bad == manifest["sources"][source.name]["records"], source.name
     assert quarantined == malformed
 
