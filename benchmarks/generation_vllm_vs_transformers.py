@@ -23,13 +23,12 @@ sys.path.insert(0, str(HERE))
 
 from common import versions  # noqa: E402
 
-from hare_assets.core.generation.backends import (  # noqa: E402
-    BackendError,
-    SamplingParams,
+from hare_assets.core.generation.backends import BackendError, SamplingParams  # noqa: E402
+from hare_assets.core.generation.transformers_backend import (  # noqa: E402
     TransformersBackend,
-    VLLMBackend,
     build_random_mistral,
 )
+from hare_assets.core.generation.vllm_backend import VLLMBackend  # noqa: E402
 from hare_assets.synthesis.prompts import D2_FAMILIES, templates_for  # noqa: E402
 
 SUBJECTS = ("the water cycle", "contract law", "binary search", "the French revolution", "prime numbers",

@@ -3,7 +3,10 @@
 - ``configs``: model presets (``hare-1.1b``, ``hare-0.25b``, ``tiny``), parameter and FLOP counts
 - ``data``: memory-mapped reader of the packed token shards (datatrove ``.ds`` layout, ``hare-packed-v2``; v1 still read)
 - ``tokenizer``: the Mistral v1 tokenizer as a transformers fast tokenizer, built offline
-- ``train``: the train loop, ``python -m model_training.train --run-config run.json``
+- ``train``: the train loop, ``python -m model_training.train --run-config run.json``; ``run_config``
+  (run.json, the batch plan, the device runtime), ``engines`` (torch / DeepSpeed optimizer steps),
+  ``checkpointing`` (checkpoint folders, trainer state, resume) and ``metrics`` (metrics.jsonl, MFU,
+  loss curve, the run summary)
 - ``evaluate``: checkpoint loading, greedy generation, benbench n-gram accuracy and the leakage delta
   (benchmark scores come from lm-eval, driven by ``hare_assets.evaluation``)
 

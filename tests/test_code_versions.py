@@ -47,7 +47,8 @@ def edit_train(tree: Path) -> None:
 
 
 def edit_backend(tree: Path) -> None:
-    append(tree / "hare_assets" / "core" / "generation" / "backends.py", "\n# a changed generation backend\n")
+    # The module of the backend the packaged config uses (synthesis.backend.kind: transformers).
+    append(tree / "hare_assets" / "core" / "generation" / "transformers_backend.py", "\n# a changed generation backend\n")
 
 
 def edit_threshold(tree: Path) -> None:
@@ -108,9 +109,12 @@ def test_the_closure_follows_what_the_function_uses():
     from hare_assets.evaluation import assets as evaluation
     from hare_assets.topics import assets as topics
 
-    # topic_clusters generates labels, synthesis_seeds in the same module does not.
-    assert "hare_assets.core.generation.backends" in closure(topics.topic_clusters)[1]
-    assert "hare_assets.core.generation.backends" not in closure(topics.synthesis_seeds)[1]
+    # topic_clusters generates labels, synthesis_seeds in the same module does not. make_backend imports
+    # each backend's module inside its body: they all count, whichever kind the config names.
+    generation = [f"hare_assets.core.generation.{m}"
+                  for m in ("backends", "transformers_backend", "openai_backend", "vllm_backend")]
+    assert set(generation) <= set(closure(topics.topic_clusters)[1])
+    assert not set(generation) & set(closure(topics.synthesis_seeds)[1])
     # Its own module's helpers count by their source: rephrase_through_backend is leakage_scores'.
     leakage = next(f for f in asset_functions(evaluation) if f.__name__ == "leakage_scores")
     own, modules = closure(leakage)

@@ -23,22 +23,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, MistralForCausalLM
 
 from model_training.configs import PRESETS, flops_per_token
 from model_training.data import PackedSequences
+from model_training.engines import deepspeed_config, lr_multiplier
 from model_training.evaluate import (
     leakage_delta,
     load_checkpoint,
     ngram_accuracy,
     ngram_accuracy_tokens,
 )
+from model_training.hashing import directory_sha256
+from model_training.run_config import RunConfig, Runtime, make_plan
 from model_training.tokenizer import mistral_v1_tokenizer, sentencepiece_model_path
-from model_training.train import (
-    RunConfig,
-    Runtime,
-    deepspeed_config,
-    directory_sha256,
-    lr_multiplier,
-    make_plan,
-    train,
-)
+from model_training.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 

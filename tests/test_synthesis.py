@@ -18,10 +18,7 @@ from hare_assets.core.generation.backends import (
     BackendError,
     Generation,
     GenerationBackend,
-    OpenAICompatibleBackend,
     SamplingParams,
-    TransformersBackend,
-    VLLMBackend,
     make_backend,
 )
 from hare_assets.core.generation.cache import (
@@ -30,6 +27,9 @@ from hare_assets.core.generation.cache import (
     generate_cached,
     text_sha256,
 )
+from hare_assets.core.generation.openai_backend import OpenAICompatibleBackend
+from hare_assets.core.generation.transformers_backend import TransformersBackend
+from hare_assets.core.generation.vllm_backend import VLLMBackend
 from hare_assets.core.rejection import Rejection
 from hare_assets.core.settings import Backend
 from hare_assets.synthesis import prompts as P

@@ -7,17 +7,14 @@ import pytest
 import yaml
 from openai_server import OpenAIServer
 
-from hare_assets.core.generation.backends import (
-    Generation,
-    OpenAICompatibleBackend,
-    SamplingParams,
-)
+from hare_assets.core.generation.backends import Generation, SamplingParams
 from hare_assets.core.generation.cache import (
     Request,
     RequestCache,
     generate_cached,
     text_sha256,
 )
+from hare_assets.core.generation.openai_backend import OpenAICompatibleBackend
 from hare_assets.core.lake import asset_dir, read_table, write_table
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import PACKAGED_CONFIG
