@@ -131,8 +131,8 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
                      f"lines > {c.max_duplicate_line_fraction}, duplicate paragraphs > "
                      f"{c.max_duplicate_paragraph_fraction}, boilerplate > {c.max_boilerplate_fraction}, "
                      f"{'incomplete ending, ' if c.require_terminal_punctuation else ''}not {c.language!r} with "
-                     f"lid.176 score >= {c.language_threshold}) applied to the stored d1_signals with the per-category rule sets (code, math, prose); nothing is "
-                     "recomputed. Kept documents carry their source's Table 3 weight in `source_weight`; drops go "
+                     f"lid.176 score >= {c.language_threshold}) applied to the stored d1_signals with the "
+                     "per-category rule sets (code, math, prose); nothing is recomputed. Kept documents carry their source's Table 3 weight in `source_weight`; drops go "
                      "to d1_rejections with stage=cleaning, the rule as reason and the signals as detail."),
     )
     def cleaned_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:

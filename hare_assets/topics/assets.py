@@ -128,7 +128,7 @@ def synthesis_seeds(context: dg.AssetExecutionContext, hare: HareResource) -> dg
 
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     cfg, syn = settings.topics, settings.synthesis
-    labels = "named through the generation backend" if cfg.llm_labels else "not LLM-named (topics.llm_labels off)"
+    labels = "then named through the generation backend" if cfg.llm_labels else "no LLM names: topics.llm_labels is off"
     shares = ", ".join(f"{c} {s:g}" for c, s in syn.d2_category_shares.items())
     return [
         asset(

@@ -65,7 +65,8 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
     training = settings.training
     launcher = (f"DeepSpeed ZeRO-{training.deepspeed_zero_stage} under the deepspeed launcher"
                 if training.launcher == "deepspeed" else "plain torch under the python launcher")
-    presets = ", ".join(f"{name} {r.preset}" for name, r in training.runs.items())
+    presets = ", ".join(f"{name} {r.preset}" + (f" from {r.init_from}" if r.init_from else "")
+                        for name, r in training.runs.items())
 
     @asset(
         group_name="training",
@@ -76,8 +77,8 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
         config=[training.runs, training.deepspeed_zero_stage],
         kinds={"pytorch"},
         description=("A training run of model_training (HF MistralForCausalLM, AdamW, warmup + cosine, "
-                     f"grad accumulation and clipping; {launcher}; runs: {presets}) on the "
-                     "run's tokenized_shards, launched through Dagster Pipes. stage2 continues from stage1's "
+                     f"grad accumulation and clipping; {launcher}; runs: {presets}) on the run's "
+                     "tokenized_shards, launched through Dagster Pipes; a run `from` another continues from its "
                      "final checkpoint. Reports loss, tokens, tokens/s, MFU, a loss curve, the checkpoint path "
                      "and the shards' data version; its data version is the checkpoint's content hash."),
     )

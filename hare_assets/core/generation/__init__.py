@@ -1,1 +1,2 @@
-"""Text generation: backends (tiny local model, transformers, vLLM, OpenAI-compatible HTTP), the request cache, and the Dagster-side call."""
+"""Text generation: prompt templates, the backends (tiny local model, transformers, vLLM,
+OpenAI-compatible HTTP), the request cache, and generate() for an asset."""
