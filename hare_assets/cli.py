@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import os
+import re
 import shutil
 import sys
 import time
@@ -30,21 +33,59 @@ def prepare_environment() -> None:
         shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
 
 
+def _names_list(names, wanted: str | None = None, limit: int = 60) -> str:
+    """Valid names for a message: close matches to `wanted` first (difflib), then the rest, sorted."""
+    names = sorted(set(names))
+    close = difflib.get_close_matches(wanted, names, n=5, cutoff=0.6) if wanted else []
+    rest = [n for n in names if n not in close]
+    shown = close + rest[: max(limit - len(close), 0)]
+    more = f" (+{len(names) - len(shown)} more)" if len(shown) < len(names) else ""
+    head = f"did you mean {', '.join(close)}? " if close else ""
+    return f"{head}valid: {', '.join(n for n in shown if n not in close) or '-'}{more}"
+
+
+def _unknown_keys(error: Exception) -> list[str]:
+    """The asset names a DagsterInvalidSubsetError says do not exist ("AssetKey(s) ['x'] were selected...")."""
+    m = re.search(r"AssetKey\(s\) (\[.*?\]) were selected", str(error))
+    try:
+        return [str(k) for k in ast.literal_eval(m.group(1))] if m else []
+    except (ValueError, SyntaxError):
+        return []
+
+
+def resolve_selection(graph, selection: str) -> set:
+    """The asset keys of a selection: a comma-separated list, each item any Dagster selection string
+    (as `dagster asset materialize --select` splits it), joined with "or"."""
+    import dagster as dg
+
+    items = [item.strip() for item in selection.split(",") if item.strip()]
+    if not items:
+        raise SystemExit(f"hare: empty selection {selection!r}")
+    names = [k.to_user_string() for k in graph.get_all_asset_keys()]
+    selected: set = set()
+    for item in items:
+        try:
+            keys = dg.AssetSelection.from_string(item).resolve(graph)
+        except dg.DagsterInvalidSubsetError as e:  # a well-formed selection naming an asset that does not exist
+            unknown = _unknown_keys(e) or [item]
+            raise SystemExit("hare: " + "; ".join(f"no asset {u!r}: {_names_list(names, u)}" for u in unknown)) \
+                from None
+        except dg.DagsterError as e:  # an unparsable selection string
+            raise SystemExit(f"hare: {e} (Dagster selection syntax, e.g. 'key:a or key:b', 'group:d1', "
+                             "'+d1_documents'; a comma-separated list selects each item)") from None
+        if not keys:
+            raise SystemExit(f"hare: selection {item!r} matches no asset; {_names_list(names, item)}")
+        selected |= keys
+    return selected
+
+
 def plan_runs(defs, selection: str | None, partition: str | None) -> list[tuple[list, str | None]]:
     """(asset keys, partition key) per run, in dependency order.
 
     Consecutive assets that share a partitions definition run together, one run per partition.
     """
-    import dagster as dg
-
     graph = defs.resolve_asset_graph()
-    try:
-        selected = (dg.AssetSelection.from_string(selection).resolve(graph) if selection
-                    else set(graph.get_all_asset_keys()))
-    except dg.DagsterError as e:  # an unparsable selection string
-        raise SystemExit(f"hare: {e} (Dagster selection syntax, e.g. 'key:a or key:b', 'group:d1', '+d1_documents')")
-    if not selected:
-        raise SystemExit(f"hare: selection {selection!r} matches no asset")
+    selected = resolve_selection(graph, selection) if selection else set(graph.get_all_asset_keys())
     waves: list[tuple[list, object]] = []
     for level in graph.toposorted_asset_keys_by_level:
         for key in sorted(k for k in level if k in selected):
@@ -63,7 +104,9 @@ def plan_runs(defs, selection: str | None, partition: str | None) -> list[tuple[
             continue
         runs.extend((keys, k) for k in ([partition] if partition is not None else all_keys))
     if partition is not None and not any(pk == partition for _, pk in runs):
-        raise SystemExit(f"hare: no selected asset has a partition {partition!r}")
+        valid = [k for _, pdef in waves if pdef is not None for k in pdef.get_partition_keys()]
+        raise SystemExit(f"hare: no selected asset has a partition {partition!r}; "
+                         + (_names_list(valid, partition) if valid else "the selected assets are not partitioned"))
     return runs
 
 
@@ -87,8 +130,9 @@ def job_runs(defs, job: str, partition: str | None) -> list[tuple[list, str | No
 
     try:
         keys = sorted(defs.resolve_job_def(job).asset_layer.executable_asset_keys)
-    except Exception as e:  # Dagster raises its own error types for an unknown job
-        raise SystemExit(f"hare: no job {job!r} ({e})")
+    except Exception:  # Dagster raises its own error types for an unknown job
+        jobs = [j.name for j in (defs.jobs or []) if not j.name.startswith("__")]
+        raise SystemExit(f"hare: no job {job!r}; {_names_list(jobs, job)}") from None
     arms = load_settings().training.ablation_arms if job == "ablation" else ()
     partitions = [partition] if partition else list(arms) or [None]
     return [(keys, p) for p in partitions]
@@ -137,6 +181,9 @@ def materialize(selection: str | None, partition: str | None, verbose: bool, job
 
 def ui(host: str, port: int) -> int:
     prepare_environment()
+    from hare_assets.core.settings import load_settings
+
+    load_settings()  # a bad config fails here with its message, not inside the code server
     cmd = ["dagster", "dev", "-h", host, "-p", str(port)]
     cmd += ["-w", str(REPO / "workspace.yaml")] if (REPO / "workspace.yaml").exists() else ["-m", "hare_assets.definitions"]
     print("hare: " + " ".join(cmd), flush=True)
@@ -156,6 +203,17 @@ def sample(root: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`hare ...`; a config that cannot be used prints one message (file, key path, reason) and exits 2."""
+    from hare_assets.core.settings import ConfigError
+
+    try:
+        return _main(argv)
+    except ConfigError as e:
+        print(f"hare: {e}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("materialize", help="materialize assets in-process (all partitions unless --partition)")

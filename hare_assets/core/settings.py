@@ -333,12 +333,12 @@ def hare_home() -> Path:
     return Path(os.environ.get("HARE_HOME", ".hare")).resolve()
 
 
-def _expand(value: str, base: Path) -> str:
+def _expand(value: str, base: Path, key: str = "") -> str:
     def sub(m: re.Match) -> str:
         if m.group(1) == "HARE_HOME":
             return str(hare_home())
         if m.group(1) not in os.environ:
-            raise ConfigError(f"environment variable {m.group(1)} used in the config is not set")
+            raise ConfigError(f"{key or '(a path)'}: environment variable {m.group(1)} used in the config is not set")
         return os.environ[m.group(1)]
 
     out = _VAR.sub(sub, value)
@@ -348,18 +348,19 @@ def _expand(value: str, base: Path) -> str:
 
 
 def _resolve_paths(raw: dict, base: Path) -> dict:
-    """Expand variables and resolve relative paths in the keys that hold paths."""
-    for s in raw.get("sources") or []:
-        if isinstance(s, dict) and isinstance(s.get("uri"), str):
-            s["uri"] = _expand(s["uri"], base)
-    for b in raw.get("benchmarks") or []:
-        if isinstance(b, dict):
-            for key in ("uri", "rephrased_uri"):
-                if isinstance(b.get(key), str):
-                    b[key] = _expand(b[key], base)
+    """Expand variables and resolve relative paths in the keys that hold paths.
+
+    Anything of the wrong shape is left as it is: pydantic then names its key path and the reason.
+    """
+    for section, keys in (("sources", ("uri",)), ("benchmarks", ("uri", "rephrased_uri"))):
+        items = raw.get(section)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            for key in keys:
+                if isinstance(item, dict) and isinstance(item.get(key), str):
+                    item[key] = _expand(item[key], base, f"{section}.{i}.{key}")
     sample = raw.get("sample_corpus")
     if isinstance(sample, dict) and isinstance(sample.get("root"), str):
-        sample["root"] = _expand(sample["root"], base)
+        sample["root"] = _expand(sample["root"], base, "sample_corpus.root")
     return raw
 
 
@@ -381,7 +382,10 @@ def parse_settings(path: Path) -> Settings:
         raise ConfigError(f"config {path} is not valid YAML: {e}") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path}: the top level must be a mapping")
-    raw = _resolve_paths(raw, path.parent)
+    try:
+        raw = _resolve_paths(raw, path.parent)
+    except ConfigError as e:
+        raise ConfigError(f"invalid config {path}:\n  {e}") from None
     if not (isinstance(raw.get("sample_corpus"), dict) and "root" in raw["sample_corpus"]):
         raw.setdefault("sample_corpus", {})
         if isinstance(raw["sample_corpus"], dict):
