@@ -26,6 +26,8 @@ def prepare_environment() -> None:
         os.environ.setdefault(var, value)
     home = Path(os.environ.setdefault("HARE_HOME", str(Path(".hare").resolve()))).resolve()
     os.environ["HARE_HOME"] = str(home)
+    if os.environ.get("HARE_CONFIG"):  # absolute: `hare ui` runs dagster dev from DAGSTER_HOME
+        os.environ["HARE_CONFIG"] = str(Path(os.environ["HARE_CONFIG"]).resolve())
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))).resolve()
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     dagster_home.mkdir(parents=True, exist_ok=True)
@@ -179,15 +181,37 @@ def materialize(selection: str | None, partition: str | None, verbose: bool, job
     return 0
 
 
+def ui_workspace(dagster_home: Path) -> Path:
+    """The repo's workspace.yaml with its working directories made absolute, written into DAGSTER_HOME.
+
+    `dagster dev` runs from DAGSTER_HOME: started from the repo it warns that the repo's dagster.yaml
+    "will not be used" (it only looks at the current folder, not at the copy in DAGSTER_HOME), and a
+    python_module's working_directory is relative to the current folder, not to the workspace file.
+    """
+    import yaml
+
+    source = REPO / "workspace.yaml"
+    workspace = (yaml.safe_load(source.read_text()) if source.exists() else None) or {
+        "load_from": [{"python_module": {"module_name": "hare_assets.definitions", "location_name": "hare"}}]}
+    for entry in workspace.get("load_from") or []:
+        for target in entry.values():
+            if isinstance(target, dict):
+                target["working_directory"] = str((REPO / target.get("working_directory", ".")).resolve())
+    out = dagster_home / "workspace.yaml"
+    out.write_text(f"# Written by `hare ui` from {source}; edit that file instead.\n"
+                   + yaml.safe_dump(workspace, sort_keys=False))
+    return out
+
+
 def ui(host: str, port: int) -> int:
     prepare_environment()
     from hare_assets.core.settings import load_settings
 
     load_settings()  # a bad config fails here with its message, not inside the code server
-    cmd = ["dagster", "dev", "-h", host, "-p", str(port)]
-    cmd += ["-w", str(REPO / "workspace.yaml")] if (REPO / "workspace.yaml").exists() else ["-m", "hare_assets.definitions"]
-    print("hare: " + " ".join(cmd), flush=True)
-    os.chdir(REPO)
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    cmd = ["dagster", "dev", "-h", host, "-p", str(port), "-w", str(ui_workspace(dagster_home))]
+    print("hare: " + " ".join(cmd) + f"  (in {dagster_home})", flush=True)
+    os.chdir(dagster_home)
     os.execvp(cmd[0], cmd)
 
 

@@ -1,4 +1,4 @@
-"""Start `dagster dev` on the repo's workspace in a private instance, and talk GraphQL to it.
+"""Start `hare ui` (dagster dev on the repo's workspace) in a private instance, and talk GraphQL to it.
 
 Used by tests/test_ui.py. `dagster dev` spawns the webserver, the daemon and a code server as
 children, so it runs in its own session (process group) and the whole group is killed at the end.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +18,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,15 +74,11 @@ class DagsterDev:
     def start(self) -> None:
         self.hare_home.mkdir(parents=True, exist_ok=True)
         self.dagster_home.mkdir(parents=True, exist_ok=True)
-        # The repo's instance settings, plus: no "Join the Dagster community" dialog over the page in
-        # screenshots (the instance-level switch; dismissing it in the UI writes a user-global marker file).
-        instance = yaml.safe_load((REPO / "dagster.yaml").read_text()) or {}
-        instance["nux"] = {"enabled": False}
-        (self.dagster_home / "dagster.yaml").write_text(yaml.safe_dump(instance, sort_keys=False))
-        dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+        # Through `hare ui`, as a user starts it: it copies the repo's dagster.yaml (telemetry and the
+        # "Join the Dagster community" dialog off) into DAGSTER_HOME and runs dagster dev from there.
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(self.port)],
+                [sys.executable, "-m", "hare_assets.cli", "ui", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
