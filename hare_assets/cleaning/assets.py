@@ -29,10 +29,12 @@ from hare_assets.cleaning.signals import (
 from hare_assets.core.asset import asset
 from hare_assets.core.lake import ParquetSink, head
 from hare_assets.core.meta import (
+    PartitionOutcome,
+    backfill_policy,
     column_lineage,
-    conservation_result,
     conservation_spec,
     markdown_table,
+    materialize_partitions,
     table_metadata,
 )
 from hare_assets.core.minhash import lsh_params
@@ -63,6 +65,7 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
         partitions_def=partitions,
         deps=[dg.AssetDep("raw_documents", partition_mapping=_identity(partitions))],
         config=[scoring_fingerprint(settings)],
+        backfill_policy=backfill_policy(settings.ingestion.partitions_per_run),
         check_specs=[conservation_spec("d1_signals", "raw documents of the source (every one is scored)")],
         kinds={"parquet", "duckdb"},
         description=("Scores once: per D1 source, every document after the edit rules (Unicode normalization, "
@@ -74,30 +77,30 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
     )
     def d1_signals(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         settings = hare.settings()
-        source = settings.source(context.partition_key)
-        in_dir = hare.lake("raw_documents", source.name)
-        rows_in = lake_rows(in_dir)
-        workers = scoring_workers(settings.cleaning, rows_in)
-        edits: Counter[str] = Counter()
-        seconds = Counter()
 
-        def batches():
-            for path in sorted(in_dir.glob("*.parquet")):
-                yield from pq.ParquetFile(path).iter_batches(batch_size=settings.ingestion.batch_rows,
-                                                             columns=DOCUMENT_SCHEMA.names)
+        def one(partition: str) -> PartitionOutcome:
+            source = settings.source(partition)
+            in_dir = hare.lake("raw_documents", source.name)
+            rows_in = lake_rows(in_dir)
+            workers = scoring_workers(settings.cleaning, rows_in)
+            edits: Counter[str] = Counter()
+            seconds = Counter()
 
-        with ParquetSink(hare.lake("d1_signals", source.name), SIGNALS_SCHEMA) as sig_sink, \
-                ParquetSink(hare.lake("minhash_signatures", source.name), BAND_SCHEMA) as band_sink:
-            for signals, bands, stats in score_batches(batches(), settings.cleaning, settings.dedup, workers):
-                sig_sink.write_table(signals)
-                band_sink.write_table(bands)
-                edits.update(stats["edits"])
-                seconds.update({"rules_and_language_id": stats["rules_s"], "minhash": stats["sketch_s"]})
-        hare.publish("d1_signals", "d1_signals", partitioned=True)
-        preview = head(hare.lake("d1_signals", source.name))
-        bands, rows = lsh_params(settings.dedup.jaccard_threshold, settings.dedup.num_perm)
-        return dg.MaterializeResult(
-            metadata={
+            def batches():
+                for path in sorted(in_dir.glob("*.parquet")):
+                    yield from pq.ParquetFile(path).iter_batches(batch_size=settings.ingestion.batch_rows,
+                                                                 columns=DOCUMENT_SCHEMA.names)
+
+            with ParquetSink(hare.lake("d1_signals", source.name), SIGNALS_SCHEMA) as sig_sink, \
+                    ParquetSink(hare.lake("minhash_signatures", source.name), BAND_SCHEMA) as band_sink:
+                for signals, bands, stats in score_batches(batches(), settings.cleaning, settings.dedup, workers):
+                    sig_sink.write_table(signals)
+                    band_sink.write_table(bands)
+                    edits.update(stats["edits"])
+                    seconds.update({"rules_and_language_id": stats["rules_s"], "minhash": stats["sketch_s"]})
+            preview = head(hare.lake("d1_signals", source.name))
+            bands, rows = lsh_params(settings.dedup.jaccard_threshold, settings.dedup.num_perm)
+            metadata = {
                 **table_metadata(preview, ["id", "words", "language", "language_score", "text"]),
                 "dagster/column_lineage": column_lineage("raw_documents", list(DOCUMENT_SCHEMA.names)),
                 "dagster/row_count": sig_sink.rows,
@@ -107,9 +110,12 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
                 "worker_seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in seconds.items()}),
                 "lsh_bands_x_rows": f"{bands} x {rows}",
                 "scoring_config": scoring_fingerprint(settings),
-            },
-            check_results=[conservation_result(rows_in, sig_sink.rows, {})],
-        )
+            }
+            return PartitionOutcome(metadata, rows_in=rows_in, kept=sig_sink.rows)
+
+        result = materialize_partitions(context, one)
+        hare.publish("d1_signals", "d1_signals", partitioned=True)
+        return result
 
     return d1_signals
 
@@ -124,6 +130,7 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
         partitions_def=partitions,
         deps=[dg.AssetDep("d1_signals", partition_mapping=_identity(partitions))],
         config=[filter_fingerprint(settings)],
+        backfill_policy=backfill_policy(settings.ingestion.partitions_per_run),
         check_specs=[conservation_spec("cleaned_documents", "raw documents of the source")],
         kinds={"parquet", "duckdb"},
         description=(f"Thresholds after: the configured cleaning thresholds (fewer than {c.min_words} or more "
@@ -137,27 +144,26 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
     )
     def cleaned_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         settings = hare.settings()
-        source = settings.source(context.partition_key)
-        reasons: Counter[str] = Counter()
-        signal_dir = hare.lake("d1_signals", source.name)
-        with ParquetSink(hare.lake("cleaned_documents", source.name), CLEANED_SCHEMA) as kept_sink, \
-                ParquetSink(hare.lake("d1_rejections", f"cleaning-{source.name}"), REJECTION_SCHEMA) as rej_sink:
-            for path in sorted(signal_dir.glob("*.parquet")):
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=settings.ingestion.batch_rows):
-                    kept, rejected, why = filter_signals(pa.Table.from_batches([batch]), settings.cleaning,
-                                                         source.weight)
-                    kept_sink.write_table(kept)
-                    rej_sink.write_table(rejected)
-                    reasons.update(why)
-        for name in ("cleaned_documents", "d1_rejections"):
-            hare.publish(name, name, partitioned=True)
-        raw_rows = lake_rows(hare.lake("raw_documents", source.name))
-        preview = head(hare.lake("cleaned_documents", source.name))
-        rules = rule_set_for(source.category, settings.cleaning)
-        removal = [{"rule": r, "documents": reasons.get(r, 0)} for r in rules if r in DROP_RULES]
-        removal.append({"rule": "kept", "documents": kept_sink.rows})
-        return dg.MaterializeResult(
-            metadata={
+
+        def one(partition: str) -> PartitionOutcome:
+            source = settings.source(partition)
+            reasons: Counter[str] = Counter()
+            signal_dir = hare.lake("d1_signals", source.name)
+            with ParquetSink(hare.lake("cleaned_documents", source.name), CLEANED_SCHEMA) as kept_sink, \
+                    ParquetSink(hare.lake("d1_rejections", f"cleaning-{source.name}"), REJECTION_SCHEMA) as rej_sink:
+                for path in sorted(signal_dir.glob("*.parquet")):
+                    for batch in pq.ParquetFile(path).iter_batches(batch_size=settings.ingestion.batch_rows):
+                        kept, rejected, why = filter_signals(pa.Table.from_batches([batch]), settings.cleaning,
+                                                             source.weight)
+                        kept_sink.write_table(kept)
+                        rej_sink.write_table(rejected)
+                        reasons.update(why)
+            raw_rows = lake_rows(hare.lake("raw_documents", source.name))
+            preview = head(hare.lake("cleaned_documents", source.name))
+            rules = rule_set_for(source.category, settings.cleaning)
+            removal = [{"rule": r, "documents": reasons.get(r, 0)} for r in rules if r in DROP_RULES]
+            removal.append({"rule": "kept", "documents": kept_sink.rows})
+            metadata = {
                 **table_metadata(preview, ["id", "text"]),
                 "dagster/column_lineage": column_lineage("d1_signals", list(DOCUMENT_SCHEMA.names)),
                 "dagster/row_count": kept_sink.rows,
@@ -167,10 +173,14 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
                 "rule_set": ", ".join(rules),
                 "filter_config": filter_fingerprint(settings),
                 "source_weight": source.weight,
-            },
+            }
             # Raw rows of the source (not just the signal rows): nothing lost between the two steps either.
-            check_results=[conservation_result(raw_rows, kept_sink.rows, reasons)],
-        )
+            return PartitionOutcome(metadata, rows_in=raw_rows, kept=kept_sink.rows, rejected=reasons)
+
+        result = materialize_partitions(context, one)
+        for name in ("cleaned_documents", "d1_rejections"):
+            hare.publish(name, name, partitioned=True)
+        return result
 
     return cleaned_documents
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import dagster as dg
 import pyarrow as pa
@@ -62,6 +63,65 @@ def conservation_result(rows_in: int, kept: int, rejected: Mapping[str, int]) ->
         metadata={"rows_in": rows_in, "kept": kept, "rejected": rejected_total,
                   "rejected_by_reason": dg.MetadataValue.json(dict(sorted(rejected.items())))},
     )
+
+
+@dataclass
+class PartitionOutcome:
+    """What one partition of a multi-partition run reports: its metadata and its conservation counts."""
+
+    metadata: dict
+    rows_in: int
+    kept: int
+    rejected: Mapping[str, int] = field(default_factory=dict)
+
+
+def backfill_policy(partitions_per_run: int) -> dg.BackfillPolicy:
+    """UI backfills run up to `partitions_per_run` partitions per run (one process), not one run each."""
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run)
+
+
+def materialize_partitions(context: dg.AssetExecutionContext,
+                           one: Callable[[str], PartitionOutcome]) -> dg.MaterializeResult:
+    """Run `one(partition_key)` for every partition of the run (several in a grouped backfill run).
+
+    Each partition's metadata goes on its own materialization (`add_asset_metadata(partition_key=)`).
+    A check result cannot name a partition, so the run gets one conservation result: passed when every
+    partition conserves its rows, with the per-partition counts in its metadata. A `dg.Failure` in one
+    partition lets the others run, then fails the run naming every failed partition (Dagster records
+    a range run's materializations all or none).
+    """
+    keys = list(context.partition_keys)
+    outcomes: dict[str, PartitionOutcome] = {}
+    failures: dict[str, str] = {}
+    for key in keys:
+        try:
+            outcomes[key] = one(key)
+        except dg.Failure as e:
+            if len(keys) == 1:
+                raise
+            failures[key] = e.description or str(e)
+            context.log.error(f"partition {key}: {failures[key]}")
+    if failures:
+        raise dg.Failure(description=f"{len(failures)} of {len(keys)} partitions failed: "
+                         + "; ".join(f"[{k}] {v}" for k, v in failures.items()))
+    for key, outcome in outcomes.items():
+        context.add_asset_metadata(outcome.metadata, partition_key=key)
+    rejected: dict[str, int] = {}
+    for outcome in outcomes.values():
+        for reason, n in outcome.rejected.items():
+            rejected[reason] = rejected.get(reason, 0) + n
+    check = conservation_result(sum(o.rows_in for o in outcomes.values()), sum(o.kept for o in outcomes.values()),
+                                rejected)
+    if len(keys) > 1:
+        per_partition = {k: {"rows_in": o.rows_in, "kept": o.kept, "rejected": sum(o.rejected.values()),
+                             "conserved": o.rows_in == o.kept + sum(o.rejected.values())}
+                         for k, o in outcomes.items()}
+        check = dg.AssetCheckResult(
+            check_name=check.check_name, severity=check.severity,
+            passed=all(v["conserved"] for v in per_partition.values()),
+            metadata={**check.metadata, "partitions": len(keys), "by_partition": dg.MetadataValue.json(per_partition)})
+    return dg.MaterializeResult(metadata={"partitions_in_run": len(keys)} if len(keys) > 1 else None,
+                                check_results=[check])
 
 
 def counts_markdown(counts: Mapping[str, Mapping[str, int]], row_label: str) -> str:

@@ -78,6 +78,9 @@ class SampleCorpus(_Strict):
 
 class Ingestion(_Strict):
     batch_rows: int = Field(5000, gt=0)
+    # UI backfills of the per-source assets (raw_documents, d1_signals, cleaned_documents) run up to
+    # this many partitions in one run (one process) instead of one run per partition.
+    partitions_per_run: int = Field(8, gt=0)
 
 
 class Cleaning(_Strict):

@@ -9,7 +9,13 @@ import pyarrow as pa
 
 from hare_assets.core.asset import asset
 from hare_assets.core.lake import ParquetSink, head
-from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
+from hare_assets.core.meta import (
+    PartitionOutcome,
+    backfill_policy,
+    conservation_spec,
+    materialize_partitions,
+    table_metadata,
+)
 from hare_assets.core.resources import HareResource
 from hare_assets.core.sample import ensure_sample
 from hare_assets.core.schemas import DOCUMENT_SCHEMA
@@ -29,7 +35,10 @@ def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:
         name="raw_documents",
         group_name="sources",
         partitions_def=source_partitions(settings),
-        config=[settings.sources, settings.ingestion, settings.sample_corpus],
+        # partitions_per_run only groups backfill runs: it is not part of the code version.
+        config=[settings.sources, settings.ingestion.model_dump(exclude={"partitions_per_run"}),
+                settings.sample_corpus],
+        backfill_policy=backfill_policy(settings.ingestion.partitions_per_run),
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=30), warn_window=timedelta(days=7)),
         check_specs=[conservation_spec("raw_documents", "records read")],
         kinds={"parquet", "duckdb"},
@@ -41,31 +50,30 @@ def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:
     def raw_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         settings = hare.settings()
         ensure_sample(settings)
-        source = settings.source(context.partition_key)
-        reasons: Counter[str] = Counter()
-        seen = nbytes = 0
-        try:
-            with ParquetSink(hare.lake("raw_documents", source.name), DOCUMENT_SCHEMA) as docs, \
-                    ParquetSink(hare.lake("raw_quarantine", source.name), QUARANTINE_SCHEMA) as quarantine:
-                for good, bad in read_source(source, settings.ingestion.batch_rows):
-                    seen += len(good) + len(bad)
-                    docs.write_rows(good)
-                    nbytes += sum(len(d["text"].encode()) for d in good)
-                    quarantine.write_rows([b.row(source.name) for b in bad])
-                    reasons.update(b.rejection.reason for b in bad)
-                    context.log.info(f"{source.name}: {docs.rows} documents, {quarantine.rows} quarantined so far")
-                if docs.rows == 0:
-                    raise SourceError(f"source {source.name}: no readable documents in {source.uri!r} "
-                                      f"({quarantine.rows} malformed records: {dict(reasons)})")
-        except SourceError as e:
-            raise dg.Failure(description=str(e)) from None
-        hare.publish("raw_documents", "raw_documents", partitioned=True)
-        hare.publish("raw_quarantine", "raw_quarantine", partitioned=True)
-        preview = head(hare.lake("raw_documents", source.name))
-        if quarantine.rows:
-            context.log.warning(f"{source.name}: {quarantine.rows} malformed records quarantined: {dict(reasons)}")
-        return dg.MaterializeResult(
-            metadata={
+
+        def one(partition: str) -> PartitionOutcome:
+            source = settings.source(partition)
+            reasons: Counter[str] = Counter()
+            seen = nbytes = 0
+            try:
+                with ParquetSink(hare.lake("raw_documents", source.name), DOCUMENT_SCHEMA) as docs, \
+                        ParquetSink(hare.lake("raw_quarantine", source.name), QUARANTINE_SCHEMA) as quarantine:
+                    for good, bad in read_source(source, settings.ingestion.batch_rows):
+                        seen += len(good) + len(bad)
+                        docs.write_rows(good)
+                        nbytes += sum(len(d["text"].encode()) for d in good)
+                        quarantine.write_rows([b.row(source.name) for b in bad])
+                        reasons.update(b.rejection.reason for b in bad)
+                        context.log.info(f"{source.name}: {docs.rows} documents, {quarantine.rows} quarantined so far")
+                    if docs.rows == 0:
+                        raise SourceError(f"source {source.name}: no readable documents in {source.uri!r} "
+                                          f"({quarantine.rows} malformed records: {dict(reasons)})")
+            except SourceError as e:
+                raise dg.Failure(description=str(e)) from None
+            preview = head(hare.lake("raw_documents", source.name))
+            if quarantine.rows:
+                context.log.warning(f"{source.name}: {quarantine.rows} malformed records quarantined: {dict(reasons)}")
+            metadata = {
                 **table_metadata(preview, ["id", "category", "text"]),
                 "dagster/row_count": docs.rows,
                 "records_read": seen,
@@ -75,9 +83,13 @@ def build_raw_documents(settings: Settings) -> dg.AssetsDefinition:
                 "uri": source.uri,
                 "category": source.category,
                 "paper_weight": source.weight,
-            },
-            check_results=[conservation_result(seen, docs.rows, reasons)],
-        )
+            }
+            return PartitionOutcome(metadata, rows_in=seen, kept=docs.rows, rejected=reasons)
+
+        result = materialize_partitions(context, one)
+        hare.publish("raw_documents", "raw_documents", partitioned=True)
+        hare.publish("raw_quarantine", "raw_quarantine", partitioned=True)
+        return result
 
     return raw_documents
 
