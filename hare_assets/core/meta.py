@@ -10,11 +10,17 @@ from typing import Callable, Mapping
 import dagster as dg
 import pyarrow as pa
 
+from hare_assets.core.schemas import column_description
+
 CONSERVATION = "rows_conserved"
 
 
-def _schema(schema: pa.Schema) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in schema])
+def _schema(schema: pa.Schema, descriptions: Mapping[str, str] | None = None) -> dg.TableSchema:
+    """The column schema, each column with its description (`descriptions`, then schemas.COLUMN_DESCRIPTIONS)."""
+    descriptions = descriptions or {}
+    return dg.TableSchema(columns=[
+        dg.TableColumn(f.name, str(f.type), description=descriptions.get(f.name) or column_description(f.name))
+        for f in schema])
 
 
 def markdown_table(rows: list[Mapping], columns: list[str] | None = None, width: int = 80) -> str:
@@ -32,12 +38,13 @@ def markdown_table(rows: list[Mapping], columns: list[str] | None = None, width:
     return "\n".join(lines)
 
 
-def table_metadata(table: pa.Table, preview_columns: list[str] | None = None, n: int = 5) -> dict:
-    """Row count, column schema and a markdown preview of the first rows."""
+def table_metadata(table: pa.Table, preview_columns: list[str] | None = None, n: int = 5,
+                   descriptions: Mapping[str, str] | None = None) -> dict:
+    """Row count, column schema (with column descriptions) and a markdown preview of the first rows."""
     cols = preview_columns or table.column_names
     return {
         "dagster/row_count": table.num_rows,
-        "dagster/column_schema": _schema(table.schema),
+        "dagster/column_schema": _schema(table.schema, descriptions),
         "preview": dg.MetadataValue.md(markdown_table(table.select(cols).slice(0, n).to_pylist(), cols)),
     }
 
