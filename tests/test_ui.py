@@ -13,12 +13,15 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from ui_server import DagsterDev
 
 STAGE_GROUPS = ["sources", "d1", "topics", "d2", "d3", "decontamination", "mixture", "training",
                 "evaluation", "warehouse"]
-BACKFILL_PARTITIONS = ["HackerNews", "PhiPapers"]
+# Two contiguous ranges in config order (PhiPapers, RedPajamaBook | HackerNews): the backfill policy
+# groups a range's partitions into one run, so 2 runs for 3 partitions.
+BACKFILL_PARTITIONS = ["PhiPapers", "RedPajamaBook", "HackerNews"]
 BACKFILL_TIMEOUT_S = 150.0
 TERMINAL_BAD = {"FAILED", "CANCELED", "COMPLETED_FAILED"}
 DONE = {"COMPLETED", "COMPLETED_SUCCESS"}  # COMPLETED: the deprecated name of COMPLETED_SUCCESS
@@ -101,6 +104,7 @@ query Mats($key: AssetKeyInput!, $partitions: [String!]) {
           label
           ... on IntMetadataEntry { intValue intRepr }
           ... on FloatMetadataEntry { floatValue }
+          ... on TableSchemaMetadataEntry { schema { columns { name type description } } }
         }
       }
     }
@@ -146,6 +150,8 @@ def test_backfill_raw_documents(dagster_dev):
                 f" (error: {backfill.get('error')})\n{backfill_diagnostics(dagster_dev, backfill_id)}"))
         time.sleep(2)
     assert sorted(backfill["partitionNames"]) == sorted(BACKFILL_PARTITIONS)
+    runs = dagster_dev.graphql(BACKFILL_RUNS, {"id": backfill_id})["runsOrError"]["results"]
+    assert len(runs) == 2, f"backfill policy: {len(runs)} runs for {BACKFILL_PARTITIONS} (two ranges)"
 
     mats = dagster_dev.graphql(MATERIALIZATIONS, {"key": asset_key("raw_documents"),
                                                   "partitions": BACKFILL_PARTITIONS})["assetNodeOrError"]
@@ -157,6 +163,28 @@ def test_backfill_raw_documents(dagster_dev):
         assert "records_read" in meta, f"{partition}: metadata {sorted(meta)}"
         assert int(meta["records_read"]["intRepr"]) > 0, (partition, meta["records_read"])
         assert int(meta["dagster/row_count"]["intRepr"]) > 0, (partition, meta.get("dagster/row_count"))
+        # Each partition's own numbers, although both came from one run: the lake holds that many rows.
+        lake = dagster_dev.hare_home / "lake" / "raw_documents" / partition
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in lake.glob("*.parquet"))
+        assert int(meta["dagster/row_count"]["intRepr"]) == rows, (partition, rows)
+        columns = {c["name"]: c for c in meta["dagster/column_schema"]["schema"]["columns"]}
+        assert set(columns) >= {"id", "source", "text"}, columns
+        undescribed = [name for name, c in columns.items() if not c["description"]]
+        assert not undescribed, f"columns without a description over GraphQL: {undescribed}"
+    counts = {p: by_partition[p]["metadataEntries"] for p in BACKFILL_PARTITIONS}
+    assert len({str(sorted((e["label"], e.get("intRepr")) for e in v)) for v in counts.values()}) == len(counts), \
+        "partitions of one run got the same metadata"
+
+
+def test_dagster_dev_log_has_no_instance_warning(dagster_dev):
+    log = dagster_dev.log.read_text(errors="replace")
+    assert "hare: dagster dev" in log, log[:2000]
+    assert "will not be used" not in log, dagster_dev.failure("dagster dev warns about the repo's dagster.yaml")
+
+
+def test_community_dialog_off(dagster_dev):
+    # The UI shows "Join the Dagster community" when shouldShowNux is true (nux: enabled: false in dagster.yaml).
+    assert dagster_dev.graphql("{ shouldShowNux }")["shouldShowNux"] is False
 
 
 def test_d1_documents_lineage(dagster_dev):
@@ -227,3 +255,62 @@ def test_asset_graph_screenshot(dagster_dev, tmp_path):
     missing = [g for g in ("sources", "d1", "decontamination", "mixture", "training", "evaluation")
                if g not in texts]
     assert not missing, f"groups {missing} not rendered on {url}; page texts: {sorted(texts)[:80]}"
+
+
+BROWSER_PARTITIONS = ["AMPS", "DM_math", "Orca_math"]  # contiguous in config order: one run
+
+
+def test_browser_first_screen_and_backfill(dagster_dev, tmp_path):
+    """As a user: the first page (no community dialog), then a backfill of three sources from the
+    asset page's Materialize dialog; the backfill policy runs them in one run."""
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("chromium not installed: apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install -e '.[test]'")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu",
+                                                               "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(dagster_dev.url + "/")
+            page.get_by_text("Materialize an asset").or_(page.get_by_text("Overview")).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(3000)  # the dialog, when on, opens after the first queries
+            page.screenshot(path=str(tmp_path / "first.png"))
+            assert page.get_by_role("dialog").count() == 0, page.get_by_role("dialog").first.inner_text()
+            assert "Join the Dagster community" not in page.content()
+
+            page.goto(dagster_dev.url + "/assets/raw_documents")
+            page.get_by_role("button", name="Materialize…").click()
+            dialog = page.get_by_role("dialog")
+            dialog.wait_for(timeout=30_000)
+            assert "maximum of 8 partitions per run" in dialog.inner_text()
+            dialog.get_by_text("Select a partition or create one").click()
+            search = page.get_by_placeholder("Filter partitions")
+            for name in BROWSER_PARTITIONS:
+                search.fill(name)
+                page.wait_for_timeout(300)
+                page.locator("label", has_text=name).filter(has=page.locator("input[type=checkbox]")).last.click()
+            page.keyboard.press("Escape")
+            assert f"{len(BROWSER_PARTITIONS)} partitions" in dialog.inner_text()
+            dialog.get_by_role("button", name="Launch backfill").click()
+            dialog.wait_for(state="hidden", timeout=30_000)
+            page.screenshot(path=str(tmp_path / "launched.png"))
+            if os.environ.get("HARE_UI_SCREENSHOT"):
+                shutil.copy(tmp_path / "first.png", os.environ["HARE_UI_SCREENSHOT"])
+        finally:
+            browser.close()
+
+    backfills = dagster_dev.graphql("""{ partitionBackfillsOrError { ... on PartitionBackfills {
+        results { id partitionNames } } } }""")["partitionBackfillsOrError"]["results"]
+    ours = [b for b in backfills if sorted(b["partitionNames"] or []) == sorted(BROWSER_PARTITIONS)]
+    assert ours, f"no backfill of {BROWSER_PARTITIONS} launched from the browser: {backfills}"
+    backfill_id = ours[0]["id"]
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+    while (status := dagster_dev.graphql(BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]["status"]) \
+            not in DONE:
+        if status in TERMINAL_BAD or time.monotonic() > deadline:
+            pytest.fail(dagster_dev.failure(f"browser backfill {backfill_id} is {status}\n"
+                                            f"{backfill_diagnostics(dagster_dev, backfill_id)}"))
+        time.sleep(2)
+    runs = dagster_dev.graphql(BACKFILL_RUNS, {"id": backfill_id})["runsOrError"]["results"]
+    assert len(runs) == 1, f"{len(runs)} runs for {len(BROWSER_PARTITIONS)} partitions (policy: 8 a run)"

@@ -43,6 +43,7 @@ class GraphQLError(AssertionError):
 class DagsterDev:
     tmp: Path
     port: int = field(default_factory=free_port)
+    repo: Path = REPO  # the checkout to serve (benchmarks/ui_backfill.py measures another commit's too)
     proc: subprocess.Popen | None = None
 
     @property
@@ -79,7 +80,7 @@ class DagsterDev:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hare_assets.cli", "ui", "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.repo, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
 
