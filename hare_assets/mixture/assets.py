@@ -11,6 +11,13 @@ from hare_assets.core.asset import asset
 from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
 from hare_assets.core.meta import markdown_table, table_metadata
 from hare_assets.core.partitions import run_partitions
+from hare_assets.core.provenance import (
+    LICENSE_COLUMNS,
+    license_rows,
+    license_shares,
+    manifest_sources,
+    source_provenance,
+)
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
@@ -31,12 +38,13 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     cfg = settings.mixture
     weights = ", ".join(f"{part} {w:g}" for part, w in cfg.weights.items())
     arms = "; ".join(f"{name} = {'+'.join(r.parts)}" for name, r in cfg.runs.items())
+    provenance = source_provenance(settings.sources)  # licenses: in the metadata, the manifest and the cards
 
     @asset(
         group_name="mixture",
         partitions_def=runs,
         deps=["decontaminated_documents"],
-        config=[cfg.weights, cfg.runs, cfg.seed],
+        config=[cfg.weights, cfg.runs, cfg.seed, provenance],
         kinds={"parquet"},
         description=(f"Weighted sampling of the decontaminated documents to the part weights ({weights}; the "
                      "paper's Figure 2b by default, with Table 3 per-source weights inside D1) toward the run's "
@@ -55,18 +63,22 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         hare.publish("mix_report", "mix_report", partitioned=True)
         for w in report["warnings"]:
             context.log.warning(w)
+        licenses = license_rows(mix_composition(plan), source_provenance(hare.settings().sources))
         return dg.MaterializeResult(metadata={
             **table_metadata(plan),
             "token_budget": run.token_budget,
             "realized_vs_target": dg.MetadataValue.md(markdown_table(report["rows"])),
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in report["warnings"]) or "none"),
+            "licenses": dg.MetadataValue.md(markdown_table(licenses, LICENSE_COLUMNS)),
+            "license_shares": dg.MetadataValue.json(license_shares(licenses)),
+            "source_licenses": dg.MetadataValue.json(manifest_sources(licenses)),
         })
 
     @asset(
         group_name="mixture",
         partitions_def=runs,
         deps=["training_mix", "decontaminated_documents"],
-        config=[cfg.seq_len, cfg.shard_sequences, cfg.seed],
+        config=[cfg.seq_len, cfg.shard_sequences, cfg.seed, provenance],
         kinds={"numpy"},
         description=("The run's mix tokenized with the Mistral v1 tokenizer (32,000 vocab), EOS after each "
                      f"document, packed into fixed rows of {cfg.seq_len}+1 tokens ({cfg.shard_sequences:,} rows a shard), shuffled deterministically, "
@@ -87,10 +99,12 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             token_lists = (ids for batch in reader for ids in tokenizer.encode_batch(batch.column("text").to_pylist()))
             out = hare.lake("tokenized_shards", run)
             source_mix = mix_composition(read_table(hare.lake("training_mix", run), ["part", "source", "tokens"]))
+            licenses = license_rows(source_mix, source_provenance(hare.settings().sources))
             manifest = write_shards(out, pack(token_lists, cfg.seq_len, tokenizer.eos_id), cfg.seq_len,
                                     cfg.shard_sequences, cfg.seed,
                                     {"run": run, "tokenizer": "mistral-v1", "tokenizer_sha256": tokenizer.sha256,
-                                     "vocab_size": tokenizer.vocab_size, "source_mix": source_mix})
+                                     "vocab_size": tokenizer.vocab_size, "source_mix": source_mix,
+                                     "sources": manifest_sources(licenses)})
         if manifest["total_sequences"] == 0:
             raise dg.Failure(f"tokenized_shards[{run}]: the mix holds fewer than seq_len+1={cfg.seq_len + 1} tokens")
         summary = {k: manifest[k] for k in ("total_sequences", "total_tokens", "dropped_tail_tokens", "seq_len")}
@@ -100,6 +114,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         hare.publish("tokenized_shards", "shard_manifests", partitioned=True)
         return dg.MaterializeResult(
             metadata={**summary, "shards": len(manifest["shards"]), "path": dg.MetadataValue.path(str(out)),
+                      "licenses": dg.MetadataValue.md(markdown_table(licenses, LICENSE_COLUMNS)),
                       "manifest": dg.MetadataValue.json(json.loads((out / "manifest.json").read_text()))},
             data_version=dg.DataVersion(tree_hash(out.iterdir())),
         )
