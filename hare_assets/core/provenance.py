@@ -64,4 +64,16 @@ def rows_from_manifest(manifest: Mapping) -> list[dict]:
     return [{"source": name, **v} for name, v in (manifest.get("sources") or {}).items()]
 
 
-LICENSE_COLUMNS = ["source", "part", "license", "tokens", "share", "homepage"]
+LICENSE_COLUMNS = ["source", "part", "license", "documents", "tokens", "share", "homepage"]
+
+
+def document_rows(documents: Mapping[tuple[str, str], int], provenance: Mapping[str, Mapping]) -> list[dict]:
+    """Like license_rows for data not yet tokenized: (part, source) -> documents; share = of the documents."""
+    total = sum(documents.values())
+    rows = []
+    for (part, source), n in documents.items():
+        p = provenance.get(source, {})
+        rows.append({"part": part, "source": source, "license": p.get("license") or "unknown", "documents": int(n),
+                     "share": n / total if total else 0.0, "license_note": p.get("license_note"),
+                     "homepage": p.get("homepage")})
+    return sorted(rows, key=lambda r: (-r["documents"], r["part"], r["source"]))

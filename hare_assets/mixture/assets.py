@@ -8,8 +8,9 @@ import duckdb
 import pyarrow as pa
 
 from hare_assets.core.asset import asset
+from hare_assets.core.cards import cards_dir, dataset_card, write_card
 from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
-from hare_assets.core.meta import markdown_table, table_metadata
+from hare_assets.core.meta import card_metadata, markdown_table, table_metadata
 from hare_assets.core.partitions import run_partitions
 from hare_assets.core.provenance import (
     LICENSE_COLUMNS,
@@ -31,6 +32,24 @@ TEXT_BATCH = 256
 def with_run(table: pa.Table, run: str) -> pa.Table:
     """Partitions share one warehouse view, so each row names its run."""
     return table.append_column("run", pa.array([run] * table.num_rows, pa.string()))
+
+
+def mix_card(run: str, parts: list[str], weights: dict, report: dict, licenses: list[dict], rows: int):
+    """The dataset card of one run's training_mix: the sampling rule, the realized mix and the licenses."""
+    built = (f"Decontaminated documents of the parts {', '.join(parts)} are sampled toward a budget of "
+             f"{report['token_budget']:,} tokens, each part to its weight ("
+             + ", ".join(f"{p} {weights[p]:g}" for p in parts) + "; the paper's Figure 2b), D1 split over its sources "
+             "by the Table 3 weights; a part smaller than its target is repeated (epochs). Each row is one document "
+             "pick (id, part, source, epoch, tokens, order: the order the packer reads).")
+    mix = (f"{report['realized_tokens']:,} tokens realized. {report['note']}.\n\n"
+           + markdown_table(report["rows"], ["level", "part", "source", "weight", "target_tokens", "realized_tokens",
+                                             "realized_share", "documents", "epochs"])
+           + ("\n\nWarnings:\n\n" + "\n".join(f"- {w}" for w in report["warnings"]) if report["warnings"] else ""))
+    return dataset_card(name=f"HARE training mix ({run})", rows=rows, licenses=[r["license"] for r in licenses],
+                        source_rows=licenses,
+                        summary=f"The `{run}` run's training mix: which decontaminated documents it trains on, "
+                                "how many times, in which order.",
+                        sections=[("How it was built", built), ("The mix", mix)])
 
 
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
@@ -64,7 +83,10 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         for w in report["warnings"]:
             context.log.warning(w)
         licenses = license_rows(mix_composition(plan), source_provenance(hare.settings().sources))
+        card = mix_card(context.partition_key, list(run.parts), cfg.weights, report, licenses, plan.num_rows)
+        card_path = write_card(card, cards_dir(hare.root, "training_mix", context.partition_key))
         return dg.MaterializeResult(metadata={
+            **card_metadata(card, card_path),
             **table_metadata(plan),
             "token_budget": run.token_budget,
             "realized_vs_target": dg.MetadataValue.md(markdown_table(report["rows"])),

@@ -9,7 +9,8 @@ from pathlib import Path
 import dagster as dg
 
 from hare_assets.core.asset import asset
-from hare_assets.core.meta import inline_png, markdown_table
+from hare_assets.core.cards import CARD_INFO, cards_dir, model_card, write_card
+from hare_assets.core.meta import card_metadata, inline_png, markdown_table
 from hare_assets.core.partitions import run_partitions
 from hare_assets.core.provenance import LICENSE_COLUMNS, license_shares, rows_from_manifest
 from hare_assets.core.resources import HareResource
@@ -107,10 +108,24 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
         ).get_materialize_result()
         curve = Path(result.metadata["loss_curve_png"].value)
         licenses = shard_licenses(Path(cfg["shards_dir"]))
+        shards_version = shards_data_version(context, run) or "unknown"
+        # What the model card is built from, kept beside it: `hare export` rebuilds the card with the latest scores.
+        info = {"run": run, "preset": cfg["preset"], "parts": list(settings.mixture.runs[run].parts),
+                "mix_tokens": sum(r["tokens"] for r in licenses), "licenses": licenses, "run_config": cfg,
+                "shards_data_version": shards_version, "data_version": result.data_version.value
+                if result.data_version else None, "dagster_run": context.run_id,
+                "metrics": {k: v.value for k, v in (result.metadata or {}).items()
+                            if isinstance(getattr(v, "value", None), (int, float))}}
+        card_folder = cards_dir(hare.root, "checkpoints", run)
+        card_folder.mkdir(parents=True, exist_ok=True)
+        (card_folder / CARD_INFO).write_text(json.dumps(info, indent=2, default=str))
+        card = model_card(info)  # checkpoints runs before benchmark_scores: the scores come at export time
+        card_path = write_card(card, card_folder)
         return dg.MaterializeResult(
             metadata={**(result.metadata or {}),
+                      **card_metadata(card, card_path),
                       "loss_curve": dg.MetadataValue.md(f"{inline_png(curve, 'loss curve')}\n\n`{curve}`"),
-                      "tokenized_shards_data_version": shards_data_version(context, run) or "unknown",
+                      "tokenized_shards_data_version": shards_version,
                       "dagster_run": dg.MetadataValue.dagster_run(context.run_id),
                       "run_config": dg.MetadataValue.json(cfg),
                       # What the run saw: every source's license and token share, from its shards' manifest.
