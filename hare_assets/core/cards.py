@@ -59,10 +59,14 @@ def source_datasets(rows: Iterable[Mapping]) -> list[str]:
     return sorted(set(out))
 
 
+def _blank(rows: Iterable[Mapping]) -> list[dict]:
+    """Rows with None shown as an empty cell."""
+    return [{k: ("" if v is None else v) for k, v in r.items()} for r in rows]
+
+
 def license_section(rows: Sequence[Mapping]) -> str:
     shares = license_shares(rows) if rows and "share" in rows[0] else {}
-    shown = [{k: ("" if v is None else v) for k, v in r.items()} for r in rows]
-    text = markdown_table(shown, [c for c in LICENSE_COLUMNS if not rows or c in rows[0]], width=120)
+    text = markdown_table(_blank(rows), [c for c in LICENSE_COLUMNS if not rows or c in rows[0]], width=120)
     if shares:
         text += "\n\nToken share per license: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()) + "."
     notes = [f"- **{r['source']}**: {r['license_note']}" for r in rows if r.get("license_note")]
@@ -96,7 +100,7 @@ def scores_section(scores: Sequence[Mapping] | None) -> str:
         return ("No benchmark_scores at the time this card was written; `hare export checkpoints --run RUN` "
                 "rewrites the card with the latest scores.")
     cols = [c for c in ("benchmark", "metric", "value", "stderr", "n_items", "few_shot", "split") if c in scores[0]]
-    return markdown_table(list(scores), cols) + "\n\nScores of the Open LLM Leaderboard v1 tasks through lm-eval."
+    return markdown_table(_blank(scores), cols) + "\n\nScores of the Open LLM Leaderboard v1 tasks through lm-eval."
 
 
 def model_card(info: Mapping, scores: Sequence[Mapping] | None = None) -> ModelCard:
