@@ -132,3 +132,87 @@ def test_cli_exports_a_dataset(tmp_path, offline, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     assert main(["export", "d1_documents", str(tmp_path / "ds")]) == 0
     assert len(list((tmp_path / "ds" / "data").glob("train-*.parquet"))) == 2
+
+
+class StandInHub:
+    """The few Hub endpoints `HfApi.create_repo` + `upload_folder` call, on localhost: every file is
+    uploaded inline ("regular" mode), and each commit's files are kept for the test to read."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        hub = self
+        self.commits, self.tokens = [], set()
+
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, obj, code=200):
+                data = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._send({}, 404)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hub.tokens.add(self.headers.get("Authorization"))
+                if self.path == "/api/repos/create":
+                    req = json.loads(body)
+                    return self._send({"url": f"{hub.endpoint}/{req['type']}s/{req['organization']}/{req['name']}"})
+                if self.path.startswith("/api/validate-yaml"):
+                    return self._send({"errors": [], "warnings": []})
+                if "/preupload/" in self.path:
+                    return self._send({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                                                 for f in json.loads(body)["files"]]})
+                if "/commit/" in self.path:
+                    import base64
+
+                    lines = [json.loads(x) for x in body.decode().splitlines() if x.strip()]
+                    hub.commits.append((self.path, {x["value"]["path"]: base64.b64decode(x["value"]["content"])
+                                                    for x in lines if x["key"] == "file"}))
+                    repo = self.path[len("/api/"):].split("/commit/")[0]  # datasets/me/name
+                    return self._send({"commitUrl": f"{hub.endpoint}/{repo}/commit/{'a' * 40}", "commitOid": "a" * 40})
+                self._send({}, 404)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture()
+def stand_in_hub(monkeypatch):
+    hub = StandInHub()
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.setenv("HF_TOKEN", "hf_stand_in_token")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    yield hub
+    hub.stop()
+
+
+def test_push_uploads_the_export_to_a_stand_in_hub(tmp_path, monkeypatch, stand_in_hub):
+    import huggingface_hub.constants as constants
+
+    # huggingface_hub reads HF_ENDPOINT at import: point its constant at the stand-in too.
+    monkeypatch.setattr(constants, "ENDPOINT", stand_in_hub.endpoint)
+    home = tmp_path / "home"
+    small_lake(home)
+    monkeypatch.setenv("HARE_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    assert main(["export", "d1_documents", str(tmp_path / "ds"), "--push", "me/hare-d1"]) == 0
+    (path, files), = stand_in_hub.commits
+    assert path == "/api/datasets/me/hare-d1/commit/main"
+    assert sorted(files) == ["README.md", "data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"]
+    assert b"odc-by" in files["README.md"] and "Bearer hf_stand_in_token" in stand_in_hub.tokens
