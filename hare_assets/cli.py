@@ -226,6 +226,29 @@ def sample(root: str | None) -> int:
     return 0
 
 
+def export(asset: str, directory: str, run: str | None, push_repo: str | None) -> int:
+    """Export a lake dataset (or, for `checkpoints`, a run's HF model folder) with its card."""
+    prepare_environment()
+    from hare_assets.core.export import ExportError, export_checkpoint, export_dataset, push
+
+    home = Path(os.environ["HARE_HOME"])
+    try:
+        if asset == "checkpoints":
+            if not run:
+                raise ExportError("checkpoints needs --run RUN")
+            card = export_checkpoint(home, run, Path(directory))
+        else:
+            card = export_dataset(home, asset, Path(directory), run)
+    except ExportError as e:
+        print(f"hare: {e}", file=sys.stderr)
+        return 1
+    print(f"hare: exported {asset}" + (f"[{run}]" if run else "") + f" to {directory} (card {card})", flush=True)
+    if push_repo:
+        url = push(Path(directory), push_repo, "model" if asset == "checkpoints" else "dataset")
+        print(f"hare: pushed to {push_repo}: {url}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """`hare ...`; a config that cannot be used prints one message (file, key path, reason) and exits 2."""
     from hare_assets.core.settings import ConfigError
@@ -250,6 +273,12 @@ def _main(argv: list[str] | None = None) -> int:
     u.add_argument("--port", type=int, default=3000)
     s = sub.add_parser("sample", help="write the embedded sample corpus")
     s.add_argument("--root", help="target folder (default: the config's sample_corpus.root)")
+    e = sub.add_parser("export", help="write an asset as a Hugging Face dataset folder (checkpoints: a model folder) "
+                                      "with its card")
+    e.add_argument("asset", help="a lake asset (d1_documents, training_mix, ...) or checkpoints")
+    e.add_argument("directory", help="new or empty target folder")
+    e.add_argument("--run", help="the run partition (training_mix, tokenized_shards' tables, checkpoints)")
+    e.add_argument("--push", metavar="REPO", help="also upload to the Hub repo (HfApi.upload_folder; token: HF_TOKEN)")
     args = parser.parse_args(argv)
     if args.command == "materialize":
         if args.job and args.select:
@@ -257,6 +286,8 @@ def _main(argv: list[str] | None = None) -> int:
         return materialize(args.select, args.partition, args.verbose, args.job)
     if args.command == "ui":
         return ui(args.host, args.port)
+    if args.command == "export":
+        return export(args.asset, args.directory, args.run, args.push)
     return sample(args.root)
 
 

@@ -223,3 +223,48 @@ def test_second_synthesis_materialization_is_all_cache_hits(run, synthesis_rerun
             meta = instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
             assert meta["requests"].value > 0 and meta["requests_sent"].value == 0, asset
             assert meta["cache_hits"].value == meta["requests"].value and meta["cache_hit_rate"].value == 1.0
+
+
+def test_licenses_cards_and_export(run, wh, tmp_path):
+    """Every source in a mix carries its license and token share (manifest, training_mix, checkpoints);
+    each dataset asset and checkpoint has a card; `hare export` round-trips the sample's outputs."""
+    from huggingface_hub import DatasetCard, ModelCard
+
+    from hare_assets.core.export import export_checkpoint, export_dataset
+
+    home, _ = run
+    man = json.loads((home / "lake" / "tokenized_shards" / "stage2" / "manifest.json").read_text())
+    assert sum(v["share"] for v in man["sources"].values()) == pytest.approx(1.0)
+    assert man["sources"]["RedPajamaC4"]["license"] == "odc-by" and man["sources"]["dolly"]["license"] == "cc-by-sa-3.0"
+    assert man["sources"]["d2_synthetic"]["license"] == "other"
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        def latest(asset, partition):
+            return instance.fetch_materializations(dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1).records[0].asset_materialization
+        mix, ckpt = latest("training_mix", "stage2"), latest("checkpoints", "stage2")
+    for mat in (mix, ckpt):
+        shares = mat.metadata["source_licenses"].value
+        assert sum(v["share"] for v in shares.values()) == pytest.approx(1.0)
+        assert {k: v["license"] for k, v in shares.items()} == {k: v["license"] for k, v in man["sources"].items()}
+        assert "odc-by" in mat.metadata["licenses"].value
+    assert mix.metadata["card"].value.strip().startswith("# HARE training mix (stage2)")
+    assert ckpt.metadata["card"].value.strip().startswith("# hare-stage2")
+    for asset in ("d1_documents", "d2_documents", "d3_samples", "decontaminated_documents"):
+        card = DatasetCard.load(home / "cards" / asset / "README.md")
+        assert card.data.license and card.data.size_categories and "## Counts" in card.text, asset
+    assert "odc-by" in DatasetCard.load(home / "cards" / "d1_documents" / "README.md").data.license
+    assert "Decontamination report" in (home / "cards" / "decontaminated_documents" / "README.md").read_text()
+    mix_card = DatasetCard.load(home / "cards" / "training_mix" / "stage2" / "README.md")
+    rows = q(wh, "select count(*) from training_mix where run = 'stage2'")[0][0]
+    assert f"{rows:,} rows" in mix_card.text and "## The mix" in mix_card.text
+    # Exports: the mix as a dataset, the checkpoint as a model whose card now has the scores.
+    import datasets
+    from transformers import AutoModelForCausalLM
+
+    export_dataset(home, "training_mix", tmp_path / "mix", run="stage2")
+    ds = datasets.load_dataset("parquet", data_dir=str(tmp_path / "mix"), cache_dir=str(tmp_path / "cache"))
+    assert ds["train"].num_rows == rows
+    export_checkpoint(home, "stage2", tmp_path / "model")
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "model").config.model_type == "mistral"
+    card = ModelCard.load(tmp_path / "model" / "README.md")
+    assert len(card.data.eval_results) == 6 and "n_items" in card.text

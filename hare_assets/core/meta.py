@@ -10,6 +10,7 @@ from typing import Callable, Mapping
 import dagster as dg
 import pyarrow as pa
 
+from hare_assets.core.markdown import markdown_table
 from hare_assets.core.schemas import column_description
 
 CONSERVATION = "rows_conserved"
@@ -21,21 +22,6 @@ def _schema(schema: pa.Schema, descriptions: Mapping[str, str] | None = None) ->
     return dg.TableSchema(columns=[
         dg.TableColumn(f.name, str(f.type), description=descriptions.get(f.name) or column_description(f.name))
         for f in schema])
-
-
-def markdown_table(rows: list[Mapping], columns: list[str] | None = None, width: int = 80) -> str:
-    if not rows:
-        return "_(no rows)_"
-    columns = columns or list(rows[0])
-
-    def cell(v) -> str:
-        s = f"{v:.4g}" if isinstance(v, float) else str(v)
-        s = s.replace("\n", " ").replace("|", "\\|")
-        return s if len(s) <= width else s[: width - 1] + "…"
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def table_metadata(table: pa.Table, preview_columns: list[str] | None = None, n: int = 5,
@@ -141,3 +127,8 @@ def counts_markdown(counts: Mapping[str, Mapping[str, int]], row_label: str) -> 
 def inline_png(path: Path, alt: str) -> str:
     """A PNG as a markdown image with a data URI: the Dagster UI shows it without access to the file."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')})"
+
+
+def card_metadata(card, path: Path) -> dict:
+    """An asset's dataset / model card (core.cards) as its `card` markdown metadata, and where the file is."""
+    return {"card": dg.MetadataValue.md(card.text), "card_path": dg.MetadataValue.path(str(path))}

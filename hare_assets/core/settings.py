@@ -50,6 +50,12 @@ class Source(_Strict):
     text_field: str = "text"
     # How an open SFT source's records become task samples (d3 sources only).
     converter: Literal["dolly", "openhermes", "autocot"] | None = None
+    # Provenance, for the dataset and model cards: a Hugging Face license id (SPDX-like: odc-by,
+    # apache-2.0, cc-by-sa-4.0, ...), or "other" / "unknown" with what is known in license_note.
+    license: str = Field("unknown", pattern=r"^[a-z0-9.\-]+$")
+    license_note: str | None = None
+    homepage: str | None = None
+    citation: str | None = None
 
     @property
     def mix_part(self) -> str:

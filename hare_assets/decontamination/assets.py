@@ -11,14 +11,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hare_assets.core.asset import asset
+from hare_assets.core.cards import cards_dir, dataset_card, write_card
 from hare_assets.core.benchmarks import load_benchmark
 from hare_assets.core.lake import ParquetSink, parquet_glob, read_table, write_table
 from hare_assets.core.meta import (
+    card_metadata,
     conservation_result,
     conservation_spec,
     markdown_table,
     table_metadata,
 )
+from hare_assets.core.provenance import license_rows, source_provenance
 from hare_assets.core.resources import HareResource
 from hare_assets.core.sample import ensure_sample
 from hare_assets.core.schemas import DOCUMENT_SCHEMA, REJECTION_FIELDS
@@ -119,8 +122,12 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
     for name in ("decontaminated_documents", "decontamination_rejections"):
         hare.publish(name, name, partitioned=False)
     removed = read_table(hare.lake("decontamination_rejections"))
+    card = decontaminated_card(settings, read_table(hare.lake("decontaminated_documents"), [
+        "mix_part", "source", "tokens", "benchmark", "item_id", "repetition_rate"]), removed, rows_in, reasons)
+    card_path = write_card(card, cards_dir(hare.root, "decontaminated_documents"))
     return dg.MaterializeResult(
         metadata={
+            **card_metadata(card, card_path),
             **table_metadata(removed if removed.num_rows else read_table(hare.lake("decontaminated_documents")),
                              ["id", "mix_part", "reason", "repetition_rate", "benchmark", "item_id", "example_ngram"]
                              if removed.num_rows else ["id", "mix_part", "tokens"]),
@@ -168,6 +175,36 @@ def report_rows(kept: pa.Table, removed: pa.Table, benchmarks: list[str]) -> lis
     return rows
 
 
+def decontaminated_card(settings: Settings, kept: pa.Table, removed: pa.Table, rows_in: int, reasons: Counter):
+    """The dataset card of decontaminated_documents: the rule, the counts and the per part x benchmark report."""
+    cfg = settings.decontamination
+    composition = {"sources": {}}
+    for r in kept.group_by(["mix_part", "source"]).aggregate([("tokens", "sum"), ("tokens", "count")]).to_pylist():
+        composition["sources"][f"{r['mix_part']}/{r['source']}"] = {"documents": r["tokens_count"],
+                                                                    "tokens": r["tokens_sum"] or 0}
+    rows = license_rows(composition, source_provenance(settings.sources))
+    ngrams = ", ".join(f"{part} {n if isinstance(n, int) else f'{n[0]}-{n[1]}'}" for part, n in cfg.ngram.items())
+    limits = ", ".join(f"{part} {lim.min_tokens}-{lim.max_tokens:,}" for part, lim in cfg.length.items())
+    report = [r for r in report_rows(kept, removed, [b.name for b in settings.benchmarks]) if r["with_overlap"]]
+    built = ("Every D1 document, D2 document and D3 sample is tokenized with the Mistral v1 tokenizer and checked "
+             f"against its part's length limits ({limits} tokens), then its repetition rate (the share of its word "
+             "n-gram positions whose n-gram occurs in any item of any split of the benchmarks "
+             f"{', '.join(b.name for b in settings.benchmarks)}; N per part: {ngrams}) is computed; a document whose "
+             f"rate is above {cfg.max_repetition_rate} is removed (to `decontamination_rejections`, with the "
+             "matched benchmark, item and an example n-gram).")
+    counts = (f"{rows_in:,} documents checked, {kept.num_rows:,} kept; removed by reason: "
+              + (", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items())) or "none") + ".")
+    report_md = markdown_table(report, ["part", "benchmark", "documents_checked", "with_overlap", "removed",
+                                        "removed_share", "max_rate", "top_items"]) if report else \
+        "No document shares an n-gram with a benchmark."
+    return dataset_card(name="HARE decontaminated documents", rows=kept.num_rows,
+                        licenses=[r["license"] for r in rows], source_rows=rows,
+                        summary=("D1, D2 and D3 after decontamination against the six benchmarks: what the mix samples "
+                                 "from, with each document's part, Mistral v1 token count and repetition rate."),
+                        sections=[("How it was built", built), ("Counts", counts),
+                                  ("Decontamination report (per part x benchmark with overlap)", report_md)])
+
+
 def contamination_report(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     kept = read_table(hare.lake("decontaminated_documents"), columns=["mix_part", "benchmark", "item_id",
                                                                        "repetition_rate"])
@@ -207,7 +244,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             name="decontaminated_documents",
             group_name="decontamination",
             deps=["benchmark_ngrams", "d1_documents", "d2_documents", "d3_samples"],
-            config=[cfg],
+            config=[cfg, names, source_provenance(settings.sources)],
             check_specs=[conservation_spec("decontaminated_documents", "D1 documents, D2 documents and D3 samples")],
             kinds={"parquet"},
             description=("Every document entering the mix (D1, D2, D3): first the length limits per part in Mistral "

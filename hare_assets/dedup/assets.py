@@ -9,8 +9,10 @@ import duckdb
 import pyarrow as pa
 
 from hare_assets.core.asset import asset
+from hare_assets.core.cards import cards_dir, dataset_card, write_card
 from hare_assets.core.lake import head, parquet_glob
 from hare_assets.core.meta import (
+    card_metadata,
     column_lineage,
     conservation_result,
     conservation_spec,
@@ -19,6 +21,7 @@ from hare_assets.core.meta import (
     table_metadata,
 )
 from hare_assets.core.minhash import lsh_params
+from hare_assets.core.provenance import document_rows, source_provenance
 from hare_assets.core.resources import HareResource
 from hare_assets.core.schemas import CLEANED_SCHEMA
 from hare_assets.core.settings import Settings
@@ -30,13 +33,14 @@ PER_SOURCE = "raw_rows_conserved_per_source"
 
 def build_d1_documents(settings: Settings) -> dg.AssetsDefinition:
     d1_sources = [s.name for s in settings.d1_sources]
+    provenance = source_provenance(settings.d1_sources)  # for the dataset card
     bands, rows = lsh_params(settings.dedup.jaccard_threshold, settings.dedup.num_perm)
 
     @asset(
         name="d1_documents",
         group_name="d1",
         deps=["cleaned_documents", "d1_signals"],  # d1_signals: the MinHash band keys
-        config=[d1_sources],
+        config=[d1_sources, provenance, settings.dedup],
         check_specs=[conservation_spec("d1_documents", "cleaned documents of all sources"),
                      dg.AssetCheckSpec(PER_SOURCE, asset="d1_documents", blocking=True,
                                        description="per D1 source: raw rows = D1 rows + rows rejected by cleaning "
@@ -79,8 +83,11 @@ def build_d1_documents(settings: Settings) -> dg.AssetsDefinition:
         hare.warehouse().replace_table("d1_removals", pa.Table.from_pylist(
             [{"source": s, "rule": r, "documents": n} for s, c in sorted(table.items()) for r, n in sorted(c.items())]))
         preview = head(hare.lake("d1_documents"))
+        card = d1_card(hare.settings(), kept_rows, rows_in, reasons, table, dict(per_source))
+        card_path = write_card(card, cards_dir(hare.root, "d1_documents"))
         return dg.MaterializeResult(
             metadata={
+                **card_metadata(card, card_path),
                 **table_metadata(preview, ["id", "source", "text"]),
                 "dagster/column_lineage": column_lineage("cleaned_documents", list(CLEANED_SCHEMA.names)),
                 "dagster/row_count": kept_rows,
@@ -98,6 +105,29 @@ def build_d1_documents(settings: Settings) -> dg.AssetsDefinition:
         )
 
     return d1_documents
+
+
+def d1_card(settings: Settings, kept: int, rows_in: int, reasons: dict, removals: dict, per_source: dict):
+    """The dataset card of d1_documents: what it is, the rules that removed documents and their counts."""
+    dedup = settings.dedup
+    bands, rows = lsh_params(dedup.jaccard_threshold, dedup.num_perm)
+    built = ("Each configured D1 source (paper Table 3) is read into `raw_documents`, normalized (NFC, control "
+             "characters, whitespace), PII replaced by placeholders and links removed; then the cleaning rules "
+             "(`cleaning.*` in the config: length, non-alphabetic share, duplicate lines / paragraphs, boilerplate, "
+             "incomplete ending, fastText lid.176 language ID, with code and math rule sets) drop documents, and "
+             f"exact duplicates plus MinHash-LSH near duplicates (Jaccard {dedup.jaccard_threshold}, {bands} bands x "
+             f"{rows} rows of {dedup.num_perm} permutations, {dedup.shingle_words}-word shingles) are removed "
+             "across all sources, keeping the document of the highest-weight source.")
+    counts = (f"{rows_in:,} cleaned documents in, {kept:,} kept; removed by dedup: "
+              + (", ".join(f"{r} {n:,}" for r, n in sorted(reasons.items())) or "none")
+              + ".\n\nPer source and rule (`cleaning:<rule>` and `dedup:<reason>` rejections, and the kept rows):\n\n"
+              + counts_markdown(removals, "source"))
+    src_rows = document_rows({("d1", s): n for s, n in per_source.items()}, source_provenance(settings.d1_sources))
+    return dataset_card(name="HARE D1 documents", rows=kept, licenses=[r["license"] for r in src_rows],
+                        source_rows=src_rows,
+                        summary="Cleaned and deduplicated open corpora (the paper's D1): one row per document with "
+                                "id, source, category, text and the source's Table 3 weight.",
+                        sections=[("How it was built", built), ("Counts", counts)])
 
 
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:

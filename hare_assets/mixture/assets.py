@@ -8,9 +8,17 @@ import duckdb
 import pyarrow as pa
 
 from hare_assets.core.asset import asset
+from hare_assets.core.cards import cards_dir, dataset_card, write_card
 from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
-from hare_assets.core.meta import markdown_table, table_metadata
+from hare_assets.core.meta import card_metadata, markdown_table, table_metadata
 from hare_assets.core.partitions import run_partitions
+from hare_assets.core.provenance import (
+    LICENSE_COLUMNS,
+    license_rows,
+    license_shares,
+    manifest_sources,
+    source_provenance,
+)
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
@@ -26,17 +34,36 @@ def with_run(table: pa.Table, run: str) -> pa.Table:
     return table.append_column("run", pa.array([run] * table.num_rows, pa.string()))
 
 
+def mix_card(run: str, parts: list[str], weights: dict, report: dict, licenses: list[dict], rows: int):
+    """The dataset card of one run's training_mix: the sampling rule, the realized mix and the licenses."""
+    built = (f"Decontaminated documents of the parts {', '.join(parts)} are sampled toward a budget of "
+             f"{report['token_budget']:,} tokens, each part to its weight ("
+             + ", ".join(f"{p} {weights[p]:g}" for p in parts) + "; the paper's Figure 2b), D1 split over its sources "
+             "by the Table 3 weights; a part smaller than its target is repeated (epochs). Each row is one document "
+             "pick (id, part, source, epoch, tokens, order: the order the packer reads).")
+    mix = (f"{report['realized_tokens']:,} tokens realized. {report['note']}.\n\n"
+           + markdown_table(report["rows"], ["level", "part", "source", "weight", "target_tokens", "realized_tokens",
+                                             "realized_share", "documents", "epochs"])
+           + ("\n\nWarnings:\n\n" + "\n".join(f"- {w}" for w in report["warnings"]) if report["warnings"] else ""))
+    return dataset_card(name=f"HARE training mix ({run})", rows=rows, licenses=[r["license"] for r in licenses],
+                        source_rows=licenses,
+                        summary=f"The `{run}` run's training mix: which decontaminated documents it trains on, "
+                                "how many times, in which order.",
+                        sections=[("How it was built", built), ("The mix", mix)])
+
+
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     runs = run_partitions(settings)
     cfg = settings.mixture
     weights = ", ".join(f"{part} {w:g}" for part, w in cfg.weights.items())
     arms = "; ".join(f"{name} = {'+'.join(r.parts)}" for name, r in cfg.runs.items())
+    provenance = source_provenance(settings.sources)  # licenses: in the metadata, the manifest and the cards
 
     @asset(
         group_name="mixture",
         partitions_def=runs,
         deps=["decontaminated_documents"],
-        config=[cfg.weights, cfg.runs, cfg.seed],
+        config=[cfg.weights, cfg.runs, cfg.seed, provenance],
         kinds={"parquet"},
         description=(f"Weighted sampling of the decontaminated documents to the part weights ({weights}; the "
                      "paper's Figure 2b by default, with Table 3 per-source weights inside D1) toward the run's "
@@ -55,18 +82,25 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         hare.publish("mix_report", "mix_report", partitioned=True)
         for w in report["warnings"]:
             context.log.warning(w)
+        licenses = license_rows(mix_composition(plan), source_provenance(hare.settings().sources))
+        card = mix_card(context.partition_key, list(run.parts), cfg.weights, report, licenses, plan.num_rows)
+        card_path = write_card(card, cards_dir(hare.root, "training_mix", context.partition_key))
         return dg.MaterializeResult(metadata={
+            **card_metadata(card, card_path),
             **table_metadata(plan),
             "token_budget": run.token_budget,
             "realized_vs_target": dg.MetadataValue.md(markdown_table(report["rows"])),
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in report["warnings"]) or "none"),
+            "licenses": dg.MetadataValue.md(markdown_table(licenses, LICENSE_COLUMNS)),
+            "license_shares": dg.MetadataValue.json(license_shares(licenses)),
+            "source_licenses": dg.MetadataValue.json(manifest_sources(licenses)),
         })
 
     @asset(
         group_name="mixture",
         partitions_def=runs,
         deps=["training_mix", "decontaminated_documents"],
-        config=[cfg.seq_len, cfg.shard_sequences, cfg.seed],
+        config=[cfg.seq_len, cfg.shard_sequences, cfg.seed, provenance],
         kinds={"numpy"},
         description=("The run's mix tokenized with the Mistral v1 tokenizer (32,000 vocab), EOS after each "
                      f"document, packed into fixed rows of {cfg.seq_len}+1 tokens ({cfg.shard_sequences:,} rows a shard), shuffled deterministically, "
@@ -87,10 +121,12 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             token_lists = (ids for batch in reader for ids in tokenizer.encode_batch(batch.column("text").to_pylist()))
             out = hare.lake("tokenized_shards", run)
             source_mix = mix_composition(read_table(hare.lake("training_mix", run), ["part", "source", "tokens"]))
+            licenses = license_rows(source_mix, source_provenance(hare.settings().sources))
             manifest = write_shards(out, pack(token_lists, cfg.seq_len, tokenizer.eos_id), cfg.seq_len,
                                     cfg.shard_sequences, cfg.seed,
                                     {"run": run, "tokenizer": "mistral-v1", "tokenizer_sha256": tokenizer.sha256,
-                                     "vocab_size": tokenizer.vocab_size, "source_mix": source_mix})
+                                     "vocab_size": tokenizer.vocab_size, "source_mix": source_mix,
+                                     "sources": manifest_sources(licenses)})
         if manifest["total_sequences"] == 0:
             raise dg.Failure(f"tokenized_shards[{run}]: the mix holds fewer than seq_len+1={cfg.seq_len + 1} tokens")
         summary = {k: manifest[k] for k in ("total_sequences", "total_tokens", "dropped_tail_tokens", "seq_len")}
@@ -100,6 +136,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         hare.publish("tokenized_shards", "shard_manifests", partitioned=True)
         return dg.MaterializeResult(
             metadata={**summary, "shards": len(manifest["shards"]), "path": dg.MetadataValue.path(str(out)),
+                      "licenses": dg.MetadataValue.md(markdown_table(licenses, LICENSE_COLUMNS)),
                       "manifest": dg.MetadataValue.json(json.loads((out / "manifest.json").read_text()))},
             data_version=dg.DataVersion(tree_hash(out.iterdir())),
         )

@@ -9,10 +9,13 @@ import duckdb
 import pyarrow as pa
 
 from hare_assets.core.asset import asset
+from hare_assets.core.cards import cards_dir, dataset_card, write_card
 from hare_assets.core.generation.cache import GenerationStats, Request, text_sha256
 from hare_assets.core.generation.run import generate, generation_metadata
 from hare_assets.core.lake import parquet_glob, read_table, stable_id, write_table
-from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
+from hare_assets.core.markdown import markdown_table
+from hare_assets.core.meta import card_metadata, conservation_result, conservation_spec, table_metadata
+from hare_assets.core.provenance import document_rows, source_provenance
 from hare_assets.core.rejection import Rejection
 from hare_assets.core.resources import HareResource
 from hare_assets.core.schemas import DOCUMENT_SCHEMA, with_rejection_fields
@@ -40,6 +43,19 @@ def open_source_rows(hare: HareResource, settings: Settings, part: str) -> list[
             WHERE source IN (SELECT unnest(?)) ORDER BY id""", [names]).to_arrow_table().to_pylist()
 
 
+def source_rows(table: pa.Table, settings: Settings) -> list[dict]:
+    """License rows of a D2 / D3 table: documents per (mix part, source) with each source's license."""
+    counts = Counter(zip(table["mix_part"].to_pylist(), table["source"].to_pylist()))
+    return document_rows(dict(counts), source_provenance(settings.sources))
+
+
+def synthetic_card(settings: Settings, title: str, summary: str, table: pa.Table, sections: list[tuple[str, str]]):
+    """The dataset card of d2_documents / d3_samples."""
+    rows = source_rows(table, settings)
+    return dataset_card(name=title, summary=summary, rows=table.num_rows, licenses=[r["license"] for r in rows],
+                        source_rows=rows, sections=sections)
+
+
 def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     settings = hare.settings()
     syn = settings.synthesis
@@ -64,7 +80,24 @@ def d2_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Ma
     table = pa.Table.from_pylist(rows, schema=SYNTH_SCHEMA)
     write_table(hare.lake("d2_documents"), table)
     hare.publish("d2_documents", "d2_documents", partitioned=False)
+    b = syn.backend
+    card = synthetic_card(settings, "HARE D2 documents", (
+        "The paper's D2: textbook-style documents synthesized from topic-balanced seed documents "
+        "(`d2_synthetic`), plus the open synthetic source(s) read as they are (`d2_open`)."), table, [
+        ("How it was built", (
+            f"Seeds come from `synthesis_seeds` (k-means topics over the Table 4 seed sources, toward per-category "
+            f"token targets). Each seed gets one of three prompts of its category family (template id in `prompt`), "
+            f"generated through the `{b.kind}` backend with model `{model}` (max_new_tokens {b.max_new_tokens}, "
+            f"temperature {b.temperature}); every request is cached by (model, template hash, seed hash, sampling "
+            "parameters, prompt). On the offline sample the model has random weights: the text is not meaningful.")),
+        ("Counts", markdown_table([{"mix_part": k, "documents": v}
+                                   for k, v in sorted(Counter(table["mix_part"].to_pylist()).items())])
+         + "\n\nTokens per seed category (target vs generated):\n\n"
+         + markdown_table([{"category": c, **v} for c, v in tokens_per_category.items()])),
+    ])
+    card_path = write_card(card, cards_dir(hare.root, "d2_documents"))
     return dg.MaterializeResult(metadata={
+        **card_metadata(card, card_path),
         **table_metadata(table, ["id", "mix_part", "category", "prompt", "text"]),
         "documents_per_part": dg.MetadataValue.json(dict(Counter(table["mix_part"].to_pylist()))),
         **generation_metadata(stats),
@@ -117,8 +150,25 @@ def d3_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.Mate
     for name in ("d3_samples", "d3_rejections"):
         hare.publish(name, name, partitioned=False)
     reasons = Counter(r["reason"] for r in rejected)
+    card = synthetic_card(settings, "HARE D3 samples", (
+        "The paper's D3: NLP-task samples generated from D2 documents (`d3_restruct`) and open SFT sets converted "
+        "to the same task formats (`d3_open`)."), table, [
+        ("How it was built", (
+            f"Up to {settings.synthesis.d3_seed_documents} D2 documents of {list(settings.synthesis.d3_categories)} "
+            f"are turned into task samples (tasks cycle over {', '.join(D3_TASKS)}; three prompts each) through the "
+            f"`{settings.synthesis.backend.kind}` backend (model `{model}`) and validated (a multiple-choice answer "
+            "must parse as JSON with 4 options and the answer among them, a cloze must hold its blank, ...). The "
+            "open SFT sets are converted by their converters (dolly, openhermes, autocot). Invalid generations and "
+            "records go to `d3_rejections` with the reason.")),
+        ("Counts", f"{len(docs) + len(open_rows):,} generations and records in, {len(kept):,} kept, "
+                   f"{len(rejected):,} rejected.\n\n"
+         + markdown_table([{"mix_part": k, "samples": v} for k, v in sorted(Counter(table["mix_part"].to_pylist()).items())])
+         + "\n\nRejected by reason:\n\n" + markdown_table([{"reason": k, "rows": v} for k, v in sorted(reasons.items())])),
+    ])
+    card_path = write_card(card, cards_dir(hare.root, "d3_samples"))
     return dg.MaterializeResult(
         metadata={
+            **card_metadata(card, card_path),
             **table_metadata(table, ["id", "mix_part", "text"]),
             "samples_per_part": dg.MetadataValue.json(dict(Counter(table["mix_part"].to_pylist()))),
             "rejected_by_reason": dg.MetadataValue.json(dict(reasons)),
@@ -133,12 +183,13 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     backend = f"{syn.backend.kind} backend {syn.backend.model!r}"
     d2_open = [s.name for s in settings.sources if s.part == "d2"]
     d3_open = [s.name for s in settings.sources if s.part == "d3"]
+    provenance = source_provenance(settings.sources)  # the dataset cards' licenses
     return [
         asset(
             name="d2_documents",
             group_name="d2",
             deps=["synthesis_seeds", "raw_documents"],
-            config=[syn.backend, syn.d2_tokens, syn.d2_category_shares, d2_open],
+            config=[syn.backend, syn.d2_tokens, syn.d2_category_shares, d2_open, provenance],
             kinds={"parquet"},
             description=("D2: a textbook-style course unit per seed, from a prompt of the seed's category family "
                          f"(chosen per seed, its template hash part of the request key), generated through the {backend} "
@@ -151,7 +202,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             group_name="d3",
             deps=["d2_documents", "raw_documents"],
             config=[syn.backend, syn.d3_seed_documents, syn.d3_categories,
-                    [s for s in settings.sources if s.part == "d3"]],
+                    [s for s in settings.sources if s.part == "d3"], provenance],
             check_specs=[conservation_spec("d3_samples", "task generations and open SFT records")],
             kinds={"parquet"},
             description=(f"D3: NLP-task samples (the task cycles over {', '.join(D3_TASKS)}) generated by the "

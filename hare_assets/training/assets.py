@@ -9,8 +9,10 @@ from pathlib import Path
 import dagster as dg
 
 from hare_assets.core.asset import asset
-from hare_assets.core.meta import inline_png
+from hare_assets.core.cards import CARD_INFO, cards_dir, model_card, write_card
+from hare_assets.core.meta import card_metadata, inline_png, markdown_table
 from hare_assets.core.partitions import run_partitions
+from hare_assets.core.provenance import LICENSE_COLUMNS, license_shares, rows_from_manifest
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings, Training, TrainRun
 
@@ -61,6 +63,12 @@ def shards_data_version(context: dg.AssetExecutionContext, run: str) -> str | No
     return records[0].asset_materialization.tags.get("dagster/data_version")
 
 
+def shard_licenses(shards_dir: Path) -> list[dict]:
+    """The license rows (source, part, license, tokens, share, homepage) of the shards a run trained on."""
+    manifest = Path(shards_dir) / "manifest.json"
+    return rows_from_manifest(json.loads(manifest.read_text())) if manifest.is_file() else []
+
+
 def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
     training = settings.training
     launcher = (f"DeepSpeed ZeRO-{training.deepspeed_zero_stage} under the deepspeed launcher"
@@ -99,12 +107,31 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
             command=launch_command(settings.training, config_path),
         ).get_materialize_result()
         curve = Path(result.metadata["loss_curve_png"].value)
+        licenses = shard_licenses(Path(cfg["shards_dir"]))
+        shards_version = shards_data_version(context, run) or "unknown"
+        # What the model card is built from, kept beside it: `hare export` rebuilds the card with the latest scores.
+        info = {"run": run, "preset": cfg["preset"], "parts": list(settings.mixture.runs[run].parts),
+                "mix_tokens": sum(r["tokens"] for r in licenses), "licenses": licenses, "run_config": cfg,
+                "shards_data_version": shards_version, "data_version": result.data_version.value
+                if result.data_version else None, "dagster_run": context.run_id,
+                "metrics": {k: v.value for k, v in (result.metadata or {}).items()
+                            if isinstance(getattr(v, "value", None), (int, float))}}
+        card_folder = cards_dir(hare.root, "checkpoints", run)
+        card_folder.mkdir(parents=True, exist_ok=True)
+        (card_folder / CARD_INFO).write_text(json.dumps(info, indent=2, default=str))
+        card = model_card(info)  # checkpoints runs before benchmark_scores: the scores come at export time
+        card_path = write_card(card, card_folder)
         return dg.MaterializeResult(
             metadata={**(result.metadata or {}),
+                      **card_metadata(card, card_path),
                       "loss_curve": dg.MetadataValue.md(f"{inline_png(curve, 'loss curve')}\n\n`{curve}`"),
-                      "tokenized_shards_data_version": shards_data_version(context, run) or "unknown",
+                      "tokenized_shards_data_version": shards_version,
                       "dagster_run": dg.MetadataValue.dagster_run(context.run_id),
-                      "run_config": dg.MetadataValue.json(cfg)},
+                      "run_config": dg.MetadataValue.json(cfg),
+                      # What the run saw: every source's license and token share, from its shards' manifest.
+                      "licenses": dg.MetadataValue.md(markdown_table(licenses, LICENSE_COLUMNS)),
+                      "license_shares": dg.MetadataValue.json(license_shares(licenses)),
+                      "source_licenses": dg.MetadataValue.json({r["source"]: {k: r[k] for k in ("part", "license", "tokens", "share")} for r in licenses})},
             data_version=result.data_version,
         )
 
