@@ -281,7 +281,8 @@ def test_browser_first_screen_and_backfill(dagster_dev, tmp_path):
 
             page.goto(dagster_dev.url + "/assets/raw_documents")
             page.get_by_role("button", name="Materialize…").click()
-            dialog = page.get_by_role("dialog")
+            # The launch dialog; the partition picker opens a popover that is a "dialog" too.
+            dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
             dialog.wait_for(timeout=30_000)
             assert "maximum of 8 partitions per run" in dialog.inner_text()
             dialog.get_by_text("Select a partition or create one").click()
