@@ -229,7 +229,12 @@ def sample(root: str | None) -> int:
 def export(asset: str, directory: str, run: str | None, push_repo: str | None) -> int:
     """Export a lake dataset (or, for `checkpoints`, a run's HF model folder) with its card."""
     prepare_environment()
-    from hare_assets.core.export import ExportError, export_checkpoint, export_dataset, push
+    from hare_assets.core.export import (
+        ExportError,
+        export_checkpoint,
+        export_dataset,
+        push,
+    )
 
     home = Path(os.environ["HARE_HOME"])
     try:

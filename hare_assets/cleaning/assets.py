@@ -27,7 +27,7 @@ from hare_assets.cleaning.signals import (
     scoring_workers,
 )
 from hare_assets.core.asset import asset
-from hare_assets.core.lake import ParquetSink, head
+from hare_assets.core.lake import ParquetSink, head, parquet_files, parquet_rows
 from hare_assets.core.meta import (
     PartitionOutcome,
     backfill_policy,
@@ -49,11 +49,6 @@ def d1_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
 
 def _identity(partitions: dg.StaticPartitionsDefinition) -> dg.StaticPartitionMapping:
     return dg.StaticPartitionMapping({k: k for k in partitions.get_partition_keys()})
-
-
-def lake_rows(folder) -> int:
-    """Rows of a lake folder from the Parquet footers (no data read)."""
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.glob("*.parquet")))
 
 
 def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
@@ -81,7 +76,7 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
         def one(partition: str) -> PartitionOutcome:
             source = settings.source(partition)
             in_dir = hare.lake("raw_documents", source.name)
-            rows_in = lake_rows(in_dir)
+            rows_in = parquet_rows(parquet_files(in_dir))
             workers = scoring_workers(settings.cleaning, rows_in)
             edits: Counter[str] = Counter()
             seconds = Counter()
@@ -158,7 +153,7 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
                         kept_sink.write_table(kept)
                         rej_sink.write_table(rejected)
                         reasons.update(why)
-            raw_rows = lake_rows(hare.lake("raw_documents", source.name))
+            raw_rows = parquet_rows(parquet_files(hare.lake("raw_documents", source.name)))
             preview = head(hare.lake("cleaned_documents", source.name))
             rules = rule_set_for(source.category, settings.cleaning)
             removal = [{"rule": r, "documents": reasons.get(r, 0)} for r in rules if r in DROP_RULES]

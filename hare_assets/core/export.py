@@ -17,8 +17,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from hare_assets.core.cards import CARD_INFO, cards_dir, dataset_card, model_card, write_card
-from hare_assets.core.lake import asset_dir
+from hare_assets.core.cards import (
+    CARD_INFO,
+    cards_dir,
+    dataset_card,
+    model_card,
+    write_card,
+)
+from hare_assets.core.lake import asset_dir, parquet_files, parquet_rows
 
 
 class ExportError(ValueError):
@@ -39,8 +45,7 @@ def lake_files(home: Path, asset: str, run: str | None = None) -> list[Path]:
     folder = asset_dir(home, asset, run)
     if not folder.is_dir():
         raise ExportError(f"no lake folder {folder}: materialize {asset}" + (f"[{run}]" if run else "") + " first")
-    files = [f for f in sorted(folder.rglob("*.parquet"))
-             if not any(p.startswith(".") for p in f.relative_to(folder).parts)]
+    files = parquet_files(folder)
     if not files:
         raise ExportError(f"no Parquet files under {folder}")
     return files
@@ -59,7 +64,7 @@ def export_dataset(home: Path, asset: str, out: Path, run: str | None = None) ->
         shutil.copy2(card, out / "README.md")
         return out / "README.md"
     # An asset without a card of its own (or one materialized before cards existed): a minimal one.
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    rows = parquet_rows(files)
     minimal = dataset_card(name=f"HARE {asset}" + (f" ({run})" if run else ""), rows=rows, licenses=["unknown"],
                            source_rows=[], summary=f"The `{asset}` table of the HARE data platform.",
                            sections=[("Card", f"`{asset}` has no card of its own; its licenses are those of its "

@@ -96,9 +96,19 @@ def write_table(dest: Path, table: pa.Table) -> int:
     return sink.rows
 
 
+def parquet_files(path: Path) -> list[Path]:
+    """The Parquet files under a lake folder, leaving out staging folders (their names start with a dot)."""
+    return [f for f in sorted(Path(path).rglob("*.parquet"))
+            if not any(p.startswith(".") for p in f.relative_to(path).parts)]
+
+
+def parquet_rows(files: Iterable[Path]) -> int:
+    """Rows of Parquet files from their footers (no data read)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
 def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
-    files = sorted(Path(path).rglob("*.parquet"))
-    files = [f for f in files if not any(p.startswith(".") for p in f.relative_to(path).parts)]
+    files = parquet_files(path)
     if not files:
         raise FileNotFoundError(f"no Parquet data under {path}: materialize its asset first")
     return pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")

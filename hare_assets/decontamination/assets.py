@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hare_assets.core.asset import asset
-from hare_assets.core.cards import cards_dir, dataset_card, write_card
 from hare_assets.core.benchmarks import load_benchmark
+from hare_assets.core.cards import cards_dir, dataset_card, write_card
 from hare_assets.core.lake import ParquetSink, parquet_glob, read_table, write_table
 from hare_assets.core.meta import (
     card_metadata,

@@ -14,7 +14,12 @@ from hare_assets.core.generation.cache import GenerationStats, Request, text_sha
 from hare_assets.core.generation.run import generate, generation_metadata
 from hare_assets.core.lake import parquet_glob, read_table, stable_id, write_table
 from hare_assets.core.markdown import markdown_table
-from hare_assets.core.meta import card_metadata, conservation_result, conservation_spec, table_metadata
+from hare_assets.core.meta import (
+    card_metadata,
+    conservation_result,
+    conservation_spec,
+    table_metadata,
+)
 from hare_assets.core.provenance import document_rows, source_provenance
 from hare_assets.core.rejection import Rejection
 from hare_assets.core.resources import HareResource

@@ -12,7 +12,11 @@ from hare_assets.core.asset import asset
 from hare_assets.core.cards import CARD_INFO, cards_dir, model_card, write_card
 from hare_assets.core.meta import card_metadata, inline_png, markdown_table
 from hare_assets.core.partitions import run_partitions
-from hare_assets.core.provenance import LICENSE_COLUMNS, license_shares, rows_from_manifest
+from hare_assets.core.provenance import (
+    LICENSE_COLUMNS,
+    license_shares,
+    rows_from_manifest,
+)
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings, Training, TrainRun
 
