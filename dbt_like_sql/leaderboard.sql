@@ -1,6 +1,9 @@
 -- Each run's scores (in %) beside the paper's Table 1 (Open LLM Leaderboard v1 protocol, lm-eval's
 -- simple_evaluate: ARC acc_norm 25-shot, HellaSwag acc_norm 10-shot, TruthfulQA mc2 0-shot, MMLU 5-shot
 -- mean over subjects, Winogrande acc 5-shot, GSM8K strict-match 5-shot). Average = mean of the six.
+-- A run is ranked among the paper's rows only when every score rests on the whole benchmark split
+-- under the v1 shots; otherwise `rank` is empty and `note` says why (per-task items, standard errors
+-- and shots: leaderboard_tasks).
 WITH paper(model, average, mmlu, arc_challenge, truthfulqa, winogrande, hellaswag, gsm8k) AS (VALUES
     ('Phi1.5 1.3B', 47.69, 43.89, 52.9, 40.89, 72.22, 63.79, 12.43),
     ('Qwen1.5 1.8B', 46.55, 46.71, 37.88, 39.43, 60.3, 61.42, 33.59),
@@ -20,11 +23,32 @@ WITH paper(model, average, mmlu, arc_challenge, truthfulqa, winogrande, hellaswa
            round(100 * max(value) FILTER (WHERE benchmark = 'truthfulqa'), 2) AS truthfulqa,
            round(100 * max(value) FILTER (WHERE benchmark = 'winogrande'), 2) AS winogrande,
            round(100 * max(value) FILTER (WHERE benchmark = 'hellaswag'), 2) AS hellaswag,
-           round(100 * max(value) FILTER (WHERE benchmark = 'gsm8k'), 2) AS gsm8k
+           round(100 * max(value) FILTER (WHERE benchmark = 'gsm8k'), 2) AS gsm8k,
+           -- the standard error of the mean of six independent scores; empty if one has none
+           CASE WHEN count(stderr) = count(*) THEN round(100 * sqrt(sum(stderr * stderr)) / count(*), 2) END
+               AS average_stderr,
+           sum(n_items) AS items_scored,
+           sum(n_items_full) AS items_full,
+           bool_or(subset) AS subset,
+           bool_or(few_shot <> v1_few_shot) AS other_shots
     FROM {{ ref('benchmark_scores') }}
     GROUP BY run
+), protocol AS (
+    SELECT sum(n_items_full) AS items_full
+    FROM (SELECT DISTINCT benchmark, n_items_full FROM {{ ref('benchmark_scores') }})
+), board AS (
+    SELECT 'paper Table 1' AS origin, paper.*, CAST(NULL AS DOUBLE) AS average_stderr,
+           protocol.items_full AS items_scored, protocol.items_full, false AS subset, false AS other_shots
+    FROM paper, protocol
+    UNION ALL
+    SELECT 'this platform' AS origin, * FROM ours
 )
-SELECT 'paper Table 1' AS origin, * FROM paper
-UNION ALL
-SELECT 'this platform' AS origin, * FROM ours
-ORDER BY average DESC
+SELECT origin, model,
+       CASE WHEN NOT (subset OR other_shots)
+            THEN rank() OVER (PARTITION BY subset OR other_shots ORDER BY average DESC) END AS rank,
+       average, average_stderr, mmlu, arc_challenge, truthfulqa, winogrande, hellaswag, gsm8k,
+       items_scored, items_full, subset,
+       CASE WHEN subset THEN 'subset: ' || items_scored || ' of ' || items_full || ' items; not ranked'
+            WHEN other_shots THEN 'shots differ from the v1 protocol; not ranked' END AS note
+FROM board
+ORDER BY rank NULLS LAST, average DESC

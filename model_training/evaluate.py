@@ -103,7 +103,8 @@ def ngram_accuracy_tokens(
     point and greedily generates n tokens; a point is correct when all n equal the sample's next n
     tokens. A sample's accuracy is its share of correct points; the result is the mean over samples.
     Samples with no room for an n-gram (benbench: tokens - n - 1 <= 0) are skipped and counted.
-    Returns {"accuracy", "per_text" (None where skipped), "pairs", "skipped"}.
+    Returns {"accuracy", "stderr" (of the mean over samples; None under two), "per_text" (None where
+    skipped), "scored", "pairs", "skipped"}.
     """
     max_length = _max_length(model)
     prompts, targets, owners = [], [], []
@@ -125,7 +126,9 @@ def ngram_accuracy_tokens(
     scored = [v for v in per_text if v is not None]
     return {
         "accuracy": float(np.mean(scored)) if scored else None,
+        "stderr": float(np.std(scored, ddof=1) / np.sqrt(len(scored))) if len(scored) > 1 else None,
         "per_text": per_text,
+        "scored": len(scored),
         "pairs": len(correct),
         "skipped": len(per_text) - len(scored),
     }
@@ -154,10 +157,15 @@ def leakage_delta(
 ) -> dict | None:
     """n-gram accuracy on the original (D) and rephrased (D') samples and delta = D - D', the sign
     convention of the HARE paper's Table 6: > 0 the model reproduces the original wording better
-    (leakage suspected), < 0 it does better on the rephrased set. None when either set has no sample
-    long enough for an n-gram."""
-    d = ngram_accuracy(model, tokenizer, original, n, starts)["accuracy"]
-    d_rephrased = ngram_accuracy(model, tokenizer, rephrased, n, starts)["accuracy"]
-    if d is None or d_rephrased is None:
+    (leakage suspected), < 0 it does better on the rephrased set. `delta_stderr` treats the two sets as
+    independent samples (None when either has fewer than two scored). None when either set has no
+    sample long enough for an n-gram."""
+    d = ngram_accuracy(model, tokenizer, original, n, starts)
+    d_rephrased = ngram_accuracy(model, tokenizer, rephrased, n, starts)
+    if d["accuracy"] is None or d_rephrased["accuracy"] is None:
         return None
-    return {"original": d, "rephrased": d_rephrased, "delta": d - d_rephrased}
+    both = d["stderr"] is not None and d_rephrased["stderr"] is not None
+    return {"original": d["accuracy"], "rephrased": d_rephrased["accuracy"],
+            "delta": d["accuracy"] - d_rephrased["accuracy"],
+            "delta_stderr": float(np.hypot(d["stderr"], d_rephrased["stderr"])) if both else None,
+            "scored_original": d["scored"], "scored_rephrased": d_rephrased["scored"]}

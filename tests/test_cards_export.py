@@ -19,9 +19,9 @@ LICENSES = [
      "homepage": None, "license_note": "synthetic"},
 ]
 SCORES = [{"run": "r1", "benchmark": "gsm8k", "metric": "exact_match,strict-match", "value": 0.25, "stderr": None,
-           "n_items": 8, "few_shot": 5, "split": "test"},
+           "n_items": 8, "n_items_full": 1319, "subset": True, "few_shot": 5, "split": "test"},
           {"run": "r1", "benchmark": "arc_challenge", "metric": "acc_norm", "value": 0.5, "stderr": 0.1,
-           "n_items": 12, "few_shot": 25, "split": "test"}]
+           "n_items": 1172, "n_items_full": 1172, "subset": False, "few_shot": 25, "split": "test"}]
 
 
 @pytest.fixture()
@@ -57,7 +57,8 @@ def test_model_card_has_licenses_lineage_and_scores_with_item_counts():
     card = ModelCard(str(model_card(info, SCORES)))
     results = {r.dataset_name: r.metric_value for r in card.data.eval_results}
     assert results == {"gsm8k": 0.25, "arc_challenge": 0.5}
-    assert "| gsm8k | exact_match,strict-match | 0.25 |  | 8 | 5 | test |" in card.text
+    assert "| gsm8k | exact_match,strict-match | 0.25 |  | 8 | 1319 | True | 5 | test |" in card.text
+    assert "not comparable with published numbers" in card.text
 
 
 def small_lake(home):
@@ -121,7 +122,7 @@ def test_export_checkpoint_loads_and_its_card_takes_the_latest_scores(tmp_path, 
     export_checkpoint(home, "r1", tmp_path / "m2")
     card = ModelCard.load(tmp_path / "m2" / "README.md")
     assert {r.dataset_name for r in card.data.eval_results} == {"gsm8k", "arc_challenge"}
-    assert "| 12 |" in card.text and card.data.license == "other"
+    assert "| 1172 | 1172 | False |" in card.text and card.data.license == "other"
     assert ModelCard.load(cards_dir(home, "checkpoints", "r1") / "README.md").data.eval_results  # refreshed
 
 

@@ -19,7 +19,8 @@ GROUPS = {
     "mixture": {"training_mix", "tokenized_shards"},
     "training": {"checkpoints"},
     "evaluation": {"benchmark_scores", "leakage_scores"},
-    "warehouse": {"source_stats", "token_budget", "leaderboard", "contamination_summary"},
+    "warehouse": {"source_stats", "token_budget", "leaderboard", "leaderboard_tasks", "ablation_scores",
+                  "contamination_summary"},
 }
 
 

@@ -162,8 +162,22 @@ def test_mix_shards_checkpoints_scores(run, wh):
     assert len(scores) == 5 * 6 and all(0.0 <= v <= 1.0 for _, _, v in scores)
     board = q(wh, "select origin, count(*) from leaderboard group by 1 order by 1")
     assert board == [("paper Table 1", 10), ("this platform", 5)]
+    # The sample's runs are scored on a few items a task: a subset, never ranked among the paper's rows.
+    runs = q(wh, "select rank, subset, note, items_scored < items_full from leaderboard where origin = 'this platform'")
+    assert {(r[0], r[1], r[3]) for r in runs} == {(None, True, True)} and all("not ranked" in r[2] for r in runs)
+    assert q(wh, "select count(rank), max(rank) from leaderboard where origin = 'paper Table 1'") == [(10, 10)]
+    detail = q(wh, "select count(*), count(*) filter (where subset), count(rank) from leaderboard_tasks")[0]
+    assert detail == (15 * 6, 5 * 6, 10 * 6)
+    scored = q(wh, "select min(n_items), bool_and(n_items < n_items_full), bool_and(subset) from benchmark_scores")[0]
+    assert scored[0] >= 1 and scored[1:] == (True, True)
     leak = q(wh, "select count(*), count(distinct benchmark) from leakage_scores where run = 'stage2'")[0]
     assert leak[0] >= 6 and leak[1] == 6
+    # Items per split against the split's size; a delta with a standard error is marked when within it.
+    splits = q(wh, """select bool_and(n_original <= n_in_split), bool_and(subset = (n_original < n_in_split)),
+                      bool_and(n_scored_original <= n_original),
+                      bool_and(delta_stderr is null or delta_within_error = (abs(delta) < 1.96 * delta_stderr))
+                      from leakage_scores""")[0]
+    assert splits == (True, True, True, True)
 
 
 def test_training_evaluation_and_ablation(run, wh):
@@ -186,6 +200,10 @@ def test_training_evaluation_and_ablation(run, wh):
     arms = q(wh, "select run, count(*) from ablation_scores group by 1 order by 1")
     assert arms == [("abl_d1", 7), ("abl_d1_d2", 7), ("abl_d1_d2_d3", 7)]
     assert q(wh, "select count(*) from ablation_scores where run = 'abl_d1' and gain_over_d1 <> 0")[0][0] == 0
+    # Each gain with its error; the baseline's own gain has none.
+    errors = q(wh, """select run = 'abl_d1', bool_and(gain_stderr is null), bool_and(subset) from ablation_scores
+                      group by 1 order by 1""")
+    assert errors == [(False, False, True), (True, True, True)]
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
         inits = set()
         for arm in ("abl_d1", "abl_d1_d2", "abl_d1_d2_d3"):

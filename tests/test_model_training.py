@@ -409,6 +409,10 @@ def test_leakage_delta_sign_follows_table_6(memorised_model):
     assert leaked["delta"] == pytest.approx(leaked["original"] - leaked["rephrased"]) and leaked["delta"] > 0.3
     reverse = leakage_delta(model, tokenizer, [REPHRASED_MEMORISED], [MEMORISED])
     assert reverse["delta"] == pytest.approx(-leaked["delta"])
+    assert leaked["delta_stderr"] is None and leaked["scored_original"] == 1  # one text a side: no error
+    both = leakage_delta(model, tokenizer, [MEMORISED, REPHRASED_MEMORISED], [REPHRASED_MEMORISED, MEMORISED])
+    assert both["delta"] == pytest.approx(0.0) and both["delta_stderr"] == pytest.approx(
+        2 ** 0.5 * abs(leaked["original"] - leaked["rephrased"]) / 2)  # each side: std |a-b|/sqrt2 over sqrt2
     assert leakage_delta(model, tokenizer, ["too short"], [MEMORISED]) is None
 
 
@@ -499,11 +503,19 @@ def test_mmlu_is_the_unweighted_mean_of_subjects():
     from hare_assets.evaluation.lm_eval_tasks import BenchmarkTasks, TaskSpec
 
     spec = TaskSpec(Path("."), {"mmlu": BenchmarkTasks("mmlu", "acc,none", "local", "test", ["hare_mmlu_a", "hare_mmlu_b"])})
-    results = {"results": {"hare_mmlu_a": {"acc,none": 1.0}, "hare_mmlu_b": {"acc,none": 0.0}},
-               "n-samples": {"hare_mmlu_a": {"effective": 300}, "hare_mmlu_b": {"effective": 100}},
+    results = {"results": {"hare_mmlu_a": {"acc,none": 1.0, "acc_stderr,none": 0.03},
+                           "hare_mmlu_b": {"acc,none": 0.0, "acc_stderr,none": 0.04}},
+               "n-samples": {"hare_mmlu_a": {"effective": 300, "original": 300},
+                             "hare_mmlu_b": {"effective": 100, "original": 250}},
                "n-shot": {"hare_mmlu_a": 5, "hare_mmlu_b": 5}}
     (row,) = v1_scores(results, spec)
     assert row["value"] == 0.5 and row["n_items"] == 400  # lm-eval's size-weighted group would say 0.75
+    assert row["stderr"] == pytest.approx(0.025)  # sqrt(0.03^2 + 0.04^2) / 2: the mean of two subjects
+    # 400 scored of 550 in the data and of the 14042 the v1 leaderboard scored: a subset.
+    assert (row["n_items_in_data"], row["n_items_full"], row["subset"]) == (550, 14042, True)
+    assert (row["few_shot"], row["v1_few_shot"]) == (5, 5)
+    results["results"]["hare_mmlu_b"]["acc_stderr,none"] = "N/A"  # lm-eval's word for one scored item
+    assert v1_scores(results, spec)[0]["stderr"] is None
 
 
 def test_launch_command_for_each_launcher():

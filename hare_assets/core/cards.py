@@ -99,8 +99,13 @@ def scores_section(scores: Sequence[Mapping] | None) -> str:
     if not scores:
         return ("No benchmark_scores at the time this card was written; `hare export checkpoints --run RUN` "
                 "rewrites the card with the latest scores.")
-    cols = [c for c in ("benchmark", "metric", "value", "stderr", "n_items", "few_shot", "split") if c in scores[0]]
-    return markdown_table(_blank(scores), cols) + "\n\nScores of the Open LLM Leaderboard v1 tasks through lm-eval."
+    cols = [c for c in ("benchmark", "metric", "value", "stderr", "n_items", "n_items_full", "subset", "few_shot",
+                        "split") if c in scores[0]]
+    note = "\n\nScores of the Open LLM Leaderboard v1 tasks through lm-eval."
+    if any(s.get("subset") for s in scores):
+        note += (" A `subset` score rests on fewer items than the leaderboard scored (`n_items_full`): it is "
+                 "not comparable with published numbers.")
+    return markdown_table(_blank(scores), cols) + note
 
 
 def model_card(info: Mapping, scores: Sequence[Mapping] | None = None) -> ModelCard:

@@ -2,7 +2,7 @@
 
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
@@ -63,6 +63,12 @@ def reworded(items: list[BenchmarkItem], twins: list[BenchmarkItem]) -> int:
     return sum(1 for t in twins if t.item_id in original and t.context != original[t.item_id])
 
 
+def within_error(difference: float, stderr: float | None) -> bool | None:
+    """True when the 95% interval (1.96 standard errors) of a difference includes zero: too small to
+    call. None without a standard error. dbt_like_sql/ablation_scores.sql applies the same rule."""
+    return None if stderr is None else bool(abs(difference) < 1.96 * stderr)
+
+
 def by_split(items: list[BenchmarkItem], limit: int | None) -> dict[str, list[BenchmarkItem]]:
     out: dict[str, list[BenchmarkItem]] = defaultdict(list)
     for item in items:
@@ -91,7 +97,9 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                      "MMLU the unweighted mean of the subject accuracies, winogrande acc, gsm8k strict-match), on "
                      f"{scored}. lm-eval's own task files, on the hub "
                      "datasets for hf:// benchmarks and on local files otherwise; hf model on CPU, vllm with a "
-                     "GPU. Rows land in the warehouse; the leaderboard model sets them beside Table 1."),
+                     "GPU. Each row carries its stderr, the items scored against the split the v1 leaderboard scored "
+                     "(`subset` when fewer) and the shots beside the protocol's. Rows land in the warehouse; the "
+                     "leaderboard model sets them beside Table 1 and ranks only comparable ones."),
     )
     def benchmark_scores(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         settings = hare.settings()
@@ -131,7 +139,9 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                      "Table 6, there in points: delta_pct). A large delta suggests the benchmark leaked into "
                      "training; below 0 the model does better on the rephrased set. D' is the benchmark's "
                      "`rephrased_uri` when configured, else rewritten through synthesis.backend (request-cached) "
-                     "with the options reordered."),
+                     "with the options reordered. Each split row carries its items scored against the split's "
+                     "size (`subset`), delta_stderr (the two sets as independent samples) and "
+                     "delta_within_error (the 95% interval includes zero)."),
     )
     def leakage_scores(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         settings = hare.settings()
@@ -142,7 +152,9 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         model, tokenizer = load_checkpoint(final_checkpoint(hare, run))
         rows, rephrased_files = [], {}
         for bench in settings.benchmarks:
-            original = by_split(load_benchmark(bench.name, bench.uri), cfg.leakage_max_items)
+            items_in_data = load_benchmark(bench.name, bench.uri)
+            split_sizes = Counter(i.split for i in items_in_data)
+            original = by_split(items_in_data, cfg.leakage_max_items)
             if bench.rephrased_uri:
                 rephrased = by_split(load_benchmark(bench.name, bench.rephrased_uri), cfg.leakage_max_items)
                 made_by = "file"
@@ -166,9 +178,14 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                     context.log.warning(f"{bench.name}/{split}: every item too short for a {cfg.leakage_ngram}-gram")
                     continue
                 rows.append({"run": run, "benchmark": bench.name, "split": split, "n_original": len(items),
-                             "n_rephrased": len(twins), "ngram_acc_original": scores["original"],
+                             "n_rephrased": len(twins), "n_in_split": split_sizes[split],
+                             "subset": len(items) < split_sizes[split],
+                             "n_scored_original": scores["scored_original"],
+                             "n_scored_rephrased": scores["scored_rephrased"],
+                             "ngram_acc_original": scores["original"],
                              "ngram_acc_rephrased": scores["rephrased"], "delta": scores["delta"],
-                             "delta_pct": 100 * scores["delta"],
+                             "delta_pct": 100 * scores["delta"], "delta_stderr": scores["delta_stderr"],
+                             "delta_within_error": within_error(scores["delta"], scores["delta_stderr"]),
                              "rephrased_by": made_by, "questions_reworded": reworded(items, twins)})
         return dg.MaterializeResult(metadata={**publish_rows(hare, "leakage_scores", run, rows, "deltas"),
                                               "rephrased_files": dg.MetadataValue.json(rephrased_files)})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 from pathlib import Path
 
 from hare_assets.evaluation.lm_eval_tasks import V1_TASKS, TaskSpec
@@ -71,24 +72,40 @@ def evaluate_checkpoint(checkpoint: Path, spec: TaskSpec, backend: str = "auto",
     return results
 
 
+def combined_stderr(stderrs: list) -> float | None:
+    """The standard error of the unweighted mean of independent scores (MMLU's subjects); None when
+    lm-eval gave none for a part (it writes "N/A" when a task scored a single item)."""
+    if not stderrs or not all(isinstance(s, (int, float)) for s in stderrs):
+        return None
+    return math.sqrt(sum(s * s for s in stderrs)) / len(stderrs)
+
+
 def v1_scores(results: dict, spec: TaskSpec) -> list[dict]:
-    """One row per benchmark: the v1 metric, its items and shots (MMLU: mean over its subjects)."""
+    """One row per benchmark: the v1 metric with its standard error, the items scored against the
+    items in the data and in the split the leaderboard scored (`subset` when fewer), and the shots
+    against the protocol's (MMLU: mean over its subjects)."""
     rows = []
     for name, bench in spec.benchmarks.items():
+        v1 = V1_TASKS[name]
         per_task = [results["results"][t] for t in bench.tasks]
         values = [r[bench.metric] for r in per_task]
         stderrs = [r.get(bench.metric.replace(",", "_stderr,", 1)) for r in per_task]
-        n_items = sum(results["n-samples"][t]["effective"] for t in bench.tasks)
+        samples = [results["n-samples"][t] for t in bench.tasks]
+        n_items = sum(s["effective"] for s in samples)
         shots = sorted({int(results["n-shot"][t]) for t in bench.tasks})
         rows.append({
             "benchmark": name,
             "lm_eval_task": bench.tasks[0] if len(bench.tasks) == 1 else f"{len(bench.tasks)} subject tasks",
             "split": bench.split,
-            "metric": V1_TASKS[name].label,
+            "metric": v1.label,
             "value": float(sum(values) / len(values)),
-            "stderr": float(stderrs[0]) if len(stderrs) == 1 and isinstance(stderrs[0], (int, float)) else None,
+            "stderr": combined_stderr(stderrs),
             "n_items": int(n_items),
+            "n_items_in_data": int(sum(s.get("original", s["effective"]) for s in samples)),
+            "n_items_full": v1.full_items,
+            "subset": bool(n_items < v1.full_items),
             "few_shot": shots[0] if len(shots) == 1 else min(shots),
+            "v1_few_shot": v1.shots,
             "data": bench.source,
             "backend": results.get("hare_backend", "hf"),
         })

@@ -41,20 +41,21 @@ class V1Task:
     label: str  # the metric's name in the warehouse
     eval_splits: tuple[str, ...]  # where our local items are scored, first present split wins
     shot_splits: tuple[str, ...]  # where the few-shot examples come from
+    full_items: int  # items in the split the v1 leaderboard scored: fewer scored is a subset
 
 
 V1_TASKS: dict[str, V1Task] = {
     "arc_challenge": V1Task("arc/arc_challenge.yaml", 25, "acc_norm,none", "acc_norm",
-                            ("test", "validation", "val", "dev"), ("train", "dev", "validation", "val")),
+                            ("test", "validation", "val", "dev"), ("train", "dev", "validation", "val"), 1172),
     "hellaswag": V1Task("hellaswag/hellaswag.yaml", 10, "acc_norm,none", "acc_norm",
-                        ("validation", "val", "dev", "test"), ("train",)),
-    "truthfulqa": V1Task("truthfulqa/truthfulqa_mc2.yaml", 0, "acc,none", "mc2", ("validation",), ()),
+                        ("validation", "val", "dev", "test"), ("train",), 10042),
+    "truthfulqa": V1Task("truthfulqa/truthfulqa_mc2.yaml", 0, "acc,none", "mc2", ("validation",), (), 817),
     "mmlu": V1Task("mmlu/default/_default_template_yaml", 5, "acc,none", "acc",
-                   ("test", "val", "validation"), ("dev", "val", "train")),
+                   ("test", "val", "validation"), ("dev", "val", "train"), 14042),
     "winogrande": V1Task("winogrande/default.yaml", 5, "acc,none", "acc",
-                         ("validation", "dev", "val", "test"), ("train",)),
+                         ("validation", "dev", "val", "test"), ("train",), 1267),
     "gsm8k": V1Task("gsm8k/gsm8k.yaml", 5, "exact_match,strict-match", "exact_match_strict", ("test",),
-                    ("train",)),
+                    ("train",), 1319),
 }
 TASK_PREFIX = "hare_"
 LETTERS = "ABCDE"
