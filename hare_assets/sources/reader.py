@@ -246,7 +246,7 @@ def _parquet_records(path: Path, source: Source, batch_rows: int) -> Iterator[tu
             for rec in batch.to_pylist():
                 row += 1
                 yield row, rec
-    except CORRUPT_ERRORS as e:
+    except (*CORRUPT_ERRORS, OSError) as e:  # Arrow reports a corrupt page as an IOError (OSError)
         raise CorruptFile(f"after row {row}", e) from e
 
 
