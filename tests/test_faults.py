@@ -206,3 +206,39 @@ def test_disk_full_fails_naming_the_path_and_keeps_the_previous_version(tmp_path
     finally:
         if mounted:
             subprocess.run(["umount", str(home)], check=True)
+
+
+READER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("SELECT count(*), min(id) FROM raw_documents").fetchone(), flush=True)
+sys.stdin.readline()
+print(con.execute("SELECT count(*), min(id) FROM raw_documents").fetchone(), flush=True)
+"""
+
+
+def test_warehouse_held_by_a_reader_fails_the_run_naming_the_holder_and_the_reader_is_intact(graph):
+    home, cfg, _ = graph
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(home / "warehouse.duckdb")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = reader.stdout.readline()
+        assert first.startswith("(")
+        run = subprocess.run([sys.executable, "-m", "hare_assets.cli", *materialize_args("raw_documents", "web")],
+                             cwd=REPO, env=child_env(home, cfg, HARE_WAREHOUSE_LOCK_WAIT_S="2"),
+                             capture_output=True, text=True, timeout=300)
+        out = run.stdout + run.stderr
+        assert run.returncode != 0
+        assert f"warehouse.duckdb stayed locked for 2s by " in out and f"(PID {reader.pid})" in out, out[-4000:]
+        assert "close that DuckDB connection" in out
+        again, err = reader.communicate("\n", timeout=60)
+        assert reader.returncode == 0, err
+        assert again.strip() == first.strip()  # the reader still reads, and what it saw is unchanged
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    # Once the reader is gone the run goes through.
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in child_env(home, cfg).items():
+            mp.setenv(k, v)
+        assert main(materialize_args("raw_documents", "web")) == 0
