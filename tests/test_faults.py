@@ -229,7 +229,7 @@ def test_warehouse_held_by_a_reader_fails_the_run_naming_the_holder_and_the_read
                              capture_output=True, text=True, timeout=300)
         out = run.stdout + run.stderr
         assert run.returncode != 0
-        assert f"warehouse.duckdb stayed locked for 2s by " in out and f"(PID {reader.pid})" in out, out[-4000:]
+        assert "warehouse.duckdb stayed locked for 2s by " in out and f"(PID {reader.pid})" in out, out[-4000:]
         assert "close that DuckDB connection" in out
         again, err = reader.communicate("\n", timeout=60)
         assert reader.returncode == 0, err
