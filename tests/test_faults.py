@@ -79,14 +79,15 @@ def materialize_args(asset: str, partition: str | None) -> list[str]:
     return ["materialize", "--select", asset, *(["--partition", partition] if partition else [])]
 
 
-def kill_at(point: str, env: dict, args: list[str], marker: Path, timeout: float = 120) -> None:
-    """Start the child, wait for it to reach `point` (its marker file), SIGKILL its process group."""
+def kill_at(point: str, env: dict, args: list[str], marker: Path, timeout: float = 180) -> None:
+    """Start the child, wait for it to reach `point` (the marker appears), SIGKILL its process group
+    (the child and what it launched)."""
     proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "fault_child.py"), *args], cwd=REPO,
                             env={**env, "HARE_FAULT_POINT": point, "HARE_FAULT_MARKER": str(marker)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + timeout
     try:
-        while not marker.exists():
+        while not (marker.exists() if point != "training" else any(marker.glob("checkpoint-*/trainer_state.json"))):
             if proc.poll() is not None:
                 raise AssertionError(f"child ended before {point}: {proc.stdout.read()[-3000:]}")
             assert time.monotonic() < deadline, f"timed out waiting for {point}"
@@ -95,7 +96,8 @@ def kill_at(point: str, env: dict, args: list[str], marker: Path, timeout: float
     finally:
         proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    marker.unlink()
+    if marker.is_file():
+        marker.unlink()
 
 
 def folder_rows(folder: Path) -> list:
@@ -138,7 +140,8 @@ def graph(tmp_path_factory):
         for k, v in child_env(home, cfg).items():
             mp.setenv(k, v)
         assert main(["materialize", "--select", "group:sources or group:d1 or key:benchmark_ngrams or "
-                     "key:decontaminated_documents or key:training_mix or key:tokenized_shards"]) == 0
+                     "key:decontaminated_documents or key:training_mix or key:tokenized_shards or "
+                     "key:checkpoints"]) == 0
         yield home, cfg, root
 
 
@@ -157,6 +160,26 @@ def test_kill_while_writing_keeps_previous_version_and_rerun_is_identical(graph,
         assert main(materialize_args(asset, partition)) == 0
     assert snapshot(home, folders, views) == before  # identical to the undisturbed run
     assert staging_left(home) == []  # the dead run's staging is gone
+
+
+def test_kill_while_training_keeps_previous_checkpoint_and_resumed_run_is_identical(graph):
+    home, cfg, root = graph
+    run = home / "checkpoints" / "stage1"
+    before = {p.relative_to(run): p.read_bytes() for p in (run / "final").rglob("*") if p.is_file()}
+    assert any(p.suffix == ".safetensors" for p in before)
+    listing = sorted(p.name for p in run.iterdir())
+    # Killed once the trainer saved its first checkpoint (in its staging folder).
+    staging = home / "checkpoints" / STAGING / "stage1"
+    kill_at("training", child_env(home, cfg), materialize_args("checkpoints", "stage1"), staging)
+    assert {p.relative_to(run): p.read_bytes() for p in (run / "final").rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in run.iterdir()) == listing and not (staging / "final").exists()
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in child_env(home, cfg).items():
+            mp.setenv(k, v)
+        assert main(materialize_args("checkpoints", "stage1")) == 0  # resumes from the staged checkpoint
+    after = {p.relative_to(run): p.read_bytes() for p in (run / "final").rglob("*") if p.is_file()}
+    assert after == before  # the same weights, tokenizer and trainer state as the undisturbed run
+    assert not staging.exists()
 
 
 def test_kill_inside_a_commit_is_rolled_forward_at_the_next_run(graph):

@@ -55,7 +55,10 @@ def _alive(pid: int) -> bool:
 
 
 def _owner(name: str) -> int | None:
-    """The pid in a staging name (`<dest>.tmp-<pid>-<id>`, `<dest>.old-<pid>-<id>`, `commit-<pid>-<id>.json`)."""
+    """The pid in a staging name (`<dest>.tmp-<pid>-<id>`, `<dest>.old-<pid>-<id>`, `commit-<pid>-<id>.json`);
+    None for other names (a resumable folder that is kept)."""
+    if not (".tmp-" in name or ".old-" in name or name.startswith("commit-")):
+        return None
     try:
         return int(name.rsplit("-", 2)[-2])
     except (IndexError, ValueError):
@@ -124,7 +127,7 @@ class StagedDir:
 
     def open(self) -> None:
         recover_staging(self.staging)
-        self.tmp.mkdir(parents=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
 
     def finish(self) -> None:
         """Called before the swap: flush what is still buffered."""
