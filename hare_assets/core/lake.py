@@ -92,10 +92,14 @@ def recover_staging(staging: Path) -> None:
         _roll_forward(moves)
         for copy in {Path(t).parent / journal.name for t, _, _ in moves}:
             copy.unlink(missing_ok=True)
-    for leftover in staging.iterdir():
+    for leftover in staging.iterdir():  # staged folders, old versions, journals cut short (.part)
         pid = _owner(leftover.name)
-        if leftover.is_dir() and pid is not None and not _alive(pid):
+        if pid is None or _alive(pid):
+            continue
+        if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def recover_lake(home: Path) -> None:
