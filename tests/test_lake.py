@@ -10,7 +10,13 @@ import sys
 import pyarrow as pa
 import pytest
 
-from hare_assets.core.lake import ParquetSink, read_table, recover_staging, staged, write_table
+from hare_assets.core.lake import (
+    ParquetSink,
+    read_table,
+    recover_staging,
+    staged,
+    write_table,
+)
 
 SCHEMA = pa.schema([("x", pa.int64())])
 
