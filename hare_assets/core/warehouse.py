@@ -48,8 +48,7 @@ def connect_duckdb(path: Path, read_only: bool = False,
                     f"{path} stayed locked for {lock_wait_s:g}s by {holder.group(1) if holder else 'another process'}: "
                     "close that DuckDB connection (a notebook, the duckdb shell, a BI tool) and re-run; "
                     "DuckDB lets no process write while another holds the file, even read-only, so readers "
-                    "should connect, query and close. The lake itself is written; readers keep what they "
-                    f"saw. ({e})") from e
+                    f"should connect, query and close (wait longer: HARE_WAREHOUSE_LOCK_WAIT_S). ({e})") from e
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
     try:
