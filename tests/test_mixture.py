@@ -9,6 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from hare_assets.core.lake import StagedDir, staged
 from hare_assets.core.settings import Mixture
 from hare_assets.mixture.packing import (
     FORMAT,
@@ -259,14 +260,17 @@ def test_shards_buffer_shuffle_is_deterministic(tmp_path):
         assert np.array_equal(win[np.lexsort(win.T[::-1])], got[np.lexsort(got.T[::-1])])
 
 
-def test_write_shards_replaces_previous_output_atomically(tmp_path):
+def test_staged_write_shards_replaces_previous_output_atomically(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "stale.bin").write_bytes(b"old")
-    manifest = write_shards(out, pack([[5] * 40], 9, 2), 9, 4, seed=0)
+    with staged(StagedDir(out)) as (folder,):
+        manifest = write_shards(folder.tmp, pack([[5] * 40], 9, 2), 9, 4, seed=0)
+        assert [p.name for p in out.iterdir()] == ["stale.bin"]  # the previous output until the swap
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "shard-00000.ds", "shard-00000.ds.index",
                                                      "shard-00000.ds.metadata"]
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temp folders left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "run"]
+    assert list((tmp_path / ".staging").iterdir()) == []  # no temp folders or journal left behind
     assert manifest["total_sequences"] == 4 and manifest["dropped_tail_tokens"] == 1
     # An empty run still writes a manifest (no shards).
     empty = write_shards(tmp_path / "empty", pack([], 9, 2), 9, 4, seed=0)

@@ -1,5 +1,8 @@
+import codecs
 import gzip
 import json
+import re
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -7,7 +10,7 @@ import pytest
 import zstandard
 
 from hare_assets.core.settings import Source
-from hare_assets.sources.reader import SourceError, read_source
+from hare_assets.sources.reader import ReadNotes, SourceError, read_source
 
 
 def src(tmp_path, fmt="jsonl", field="text", pattern=None) -> Source:
@@ -15,9 +18,9 @@ def src(tmp_path, fmt="jsonl", field="text", pattern=None) -> Source:
                   text_field=field)
 
 
-def collect(source, batch_rows=1000):
+def collect(source, batch_rows=1000, notes=None, on_corrupt_file="quarantine"):
     good, bad = [], []
-    for g, b in read_source(source, batch_rows):
+    for g, b in read_source(source, batch_rows, notes, on_corrupt_file):
         good += g
         bad += b
     return good, bad
@@ -82,3 +85,87 @@ def test_hf_without_extra_says_which_extra(tmp_path, monkeypatch):
     with pytest.raises(SourceError, match=r"hf:// sources needs the 'hf' extra"):
         collect(s)
 
+
+
+def test_bom_is_skipped_and_noted_and_crlf_lines_parse(tmp_path):
+    lines = [json.dumps({"text": f"doc {i}"}) for i in range(8)]
+    (tmp_path / "a.jsonl").write_bytes(codecs.BOM_UTF8 + "\r\n".join(lines).encode() + b"\r\n")
+    notes = ReadNotes()
+    good, bad = collect(src(tmp_path), notes=notes)
+    assert [d["text"] for d in good] == [f"doc {i}" for i in range(8)] and bad == []
+    assert notes.bom_files == [str(tmp_path / "a.jsonl")]
+
+
+def _payload(n: int) -> bytes:
+    return "".join(json.dumps({"text": f"document number {i} " + "x" * (i % 50)}) + "\n" for i in range(n)).encode()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl.gz", "jsonl.zst"])
+def test_truncated_compressed_file_keeps_records_before_the_break(tmp_path, fmt):
+    payload = _payload(20_000)
+    data = gzip.compress(payload) if fmt == "jsonl.gz" else zstandard.ZstdCompressor().compress(payload)
+    (tmp_path / f"a.{fmt}").write_bytes(data[: len(data) // 2])
+    (tmp_path / f"b.{fmt}").write_bytes(data)  # the next file is still read whole
+    notes = ReadNotes()
+    good, bad = collect(src(tmp_path, fmt), notes=notes)
+    first = [d for d in good if json.loads(d["meta"])["_file"] == f"a.{fmt}"]
+    # Every record before the break (each line is complete: a partial last line would be bad_json).
+    assert 5_000 < len(first) < 20_000
+    assert [d["text"] for d in first] == [f"document number {i} " + "x" * (i % 50) for i in range(len(first))]
+    assert len(good) == len(first) + 20_000
+    assert [(Path(b.file).name, b.rejection.reason) for b in bad if b.rejection.reason != "bad_json"] == [
+        (f"a.{fmt}", "corrupt_file")]
+    corrupt = [b for b in bad if b.rejection.reason == "corrupt_file"][0]
+    assert "decompressed byte offset" in corrupt.rejection.detail and corrupt.line > len(first)
+    assert notes.corrupt_files == [str(tmp_path / f"a.{fmt}")]
+    with pytest.raises(SourceError, match=rf"source s: .*a\.{re.escape(fmt)} is truncated or corrupt after line \d+.*"
+                                          r"on_corrupt_file: fail"):
+        collect(src(tmp_path, fmt), on_corrupt_file="fail")
+
+
+def test_corrupt_and_truncated_parquet(tmp_path):
+    pq.write_table(pa.table({"text": [f"row {i} " * 30 for i in range(4000)]}), tmp_path / "a.parquet",
+                   row_group_size=1000, compression="snappy")
+    blob = bytearray((tmp_path / "a.parquet").read_bytes())
+    blob[len(blob) // 2: len(blob) // 2 + 3000] = b"\x55" * 3000  # a page in the middle
+    (tmp_path / "a.parquet").write_bytes(bytes(blob))
+    (tmp_path / "b.parquet").write_bytes(bytes(blob[: len(blob) // 3]))  # no footer
+    good, bad = collect(src(tmp_path, "parquet"), batch_rows=500)
+    assert 0 < len(good) < 4000 and [d["text"] for d in good] == [f"row {i} " * 30 for i in range(len(good))]
+    assert [(Path(b.file).name, b.line, b.rejection.reason) for b in bad] == [
+        ("a.parquet", len(good) + 1, "corrupt_file"), ("b.parquet", 1, "corrupt_file")]
+    assert f"after row {len(good)}" in bad[0].rejection.detail and "footer" in bad[1].rejection.detail
+
+
+def test_parquet_without_or_with_non_string_text_column_names_file_and_column(tmp_path):
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "a.parquet")
+    with pytest.raises(SourceError, match=r"a\.parquet has no column 'text' \(text_field\); its columns: body"):
+        collect(src(tmp_path, "parquet"))
+    pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "a.parquet")
+    with pytest.raises(SourceError, match=r"a\.parquet column 'text' \(text_field\) is int64, not a string"):
+        collect(src(tmp_path, "parquet"))
+
+
+def test_json_array_and_single_object_files(tmp_path):
+    conv = [{"from": "human", "value": "hi"}]
+    records = [{"conversations": conv, "id": i} for i in range(3000)]  # > one read chunk
+    (tmp_path / "a.json").write_text(json.dumps(records, indent=1))
+    (tmp_path / "b.json").write_bytes(codecs.BOM_UTF8 + json.dumps({"conversations": conv, "id": "one"}).encode())
+    notes = ReadNotes()
+    good, bad = collect(src(tmp_path, "json", field="conversations"), notes=notes)
+    assert bad == [] and len(good) == 3001 and notes.bom_files == [str(tmp_path / "b.json")]
+    assert [json.loads(d["meta"])["_line"] for d in good[:3]] == [1, 2, 3]  # the record's index in the array
+    assert json.loads(good[-1]["meta"])["id"] == "one" and json.loads(good[0]["text"]) == conv
+
+
+def test_json_array_non_objects_and_truncation(tmp_path):
+    (tmp_path / "a.json").write_text('[{"text": "a"}, 12345, "str", {"text": "b"}, {"text": "cut')
+    good, bad = collect(src(tmp_path, "json"))
+    assert [d["text"] for d in good] == ["a", "b"]
+    assert [(b.line, b.rejection.reason) for b in bad] == [(2, "not_an_object"), (3, "not_an_object"),
+                                                         (5, "corrupt_file")]
+    assert "at record 5, line 1" in bad[-1].rejection.detail
+    (tmp_path / "a.json").write_text('[{"text": "a"}}')
+    _, bad = collect(src(tmp_path, "json"))
+    assert [(b.line, b.rejection.reason) for b in bad] == [(2, "corrupt_file")]
+    assert "expected ',' or ']'" in bad[0].rejection.detail

@@ -27,7 +27,7 @@ from hare_assets.cleaning.signals import (
     scoring_workers,
 )
 from hare_assets.core.asset import asset
-from hare_assets.core.lake import ParquetSink, head, parquet_files, parquet_rows
+from hare_assets.core.lake import ParquetSink, head, parquet_files, parquet_rows, staged
 from hare_assets.core.meta import (
     PartitionOutcome,
     backfill_policy,
@@ -86,8 +86,8 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
                     yield from pq.ParquetFile(path).iter_batches(batch_size=settings.ingestion.batch_rows,
                                                                  columns=DOCUMENT_SCHEMA.names)
 
-            with ParquetSink(hare.lake("d1_signals", source.name), SIGNALS_SCHEMA) as sig_sink, \
-                    ParquetSink(hare.lake("minhash_signatures", source.name), BAND_SCHEMA) as band_sink:
+            with staged(ParquetSink(hare.lake("d1_signals", source.name), SIGNALS_SCHEMA),
+                        ParquetSink(hare.lake("minhash_signatures", source.name), BAND_SCHEMA)) as (sig_sink, band_sink):
                 for signals, bands, stats in score_batches(batches(), settings.cleaning, settings.dedup, workers):
                     sig_sink.write_table(signals)
                     band_sink.write_table(bands)
@@ -144,8 +144,9 @@ def build_cleaned_documents(settings: Settings) -> dg.AssetsDefinition:
             source = settings.source(partition)
             reasons: Counter[str] = Counter()
             signal_dir = hare.lake("d1_signals", source.name)
-            with ParquetSink(hare.lake("cleaned_documents", source.name), CLEANED_SCHEMA) as kept_sink, \
-                    ParquetSink(hare.lake("d1_rejections", f"cleaning-{source.name}"), REJECTION_SCHEMA) as rej_sink:
+            with staged(ParquetSink(hare.lake("cleaned_documents", source.name), CLEANED_SCHEMA),
+                        ParquetSink(hare.lake("d1_rejections", f"cleaning-{source.name}"), REJECTION_SCHEMA)) \
+                    as (kept_sink, rej_sink):
                 for path in sorted(signal_dir.glob("*.parquet")):
                     for batch in pq.ParquetFile(path).iter_batches(batch_size=settings.ingestion.batch_rows):
                         kept, rejected, why = filter_signals(pa.Table.from_batches([batch]), settings.cleaning,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hare_assets.core.lake import asset_dir, parquet_glob
+from hare_assets.core.lake import asset_dir, parquet_glob, recover_lake
 from hare_assets.core.settings import Settings, hare_home, load_settings
 from hare_assets.core.warehouse import Warehouse
 
@@ -19,6 +19,10 @@ class HareResource(dg.ConfigurableResource):
     @property
     def root(self) -> Path:
         return Path(self.home).resolve() if self.home else hare_home()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A run that was killed inside a lake commit is finished (and its staging removed) before any step reads.
+        recover_lake(self.root)
 
     def settings(self) -> Settings:
         return load_settings()

@@ -46,7 +46,8 @@ class Source(_Strict):
     part: Literal["d1", "d2", "d3"] = "d1"
     weight: float = Field(ge=0)
     uri: str
-    format: Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf"]
+    # json: a JSON array of records, or one record (OpenHermes-2.5 ships an array).
+    format: Literal["jsonl", "jsonl.gz", "jsonl.zst", "json", "parquet", "hf"]
     text_field: str = "text"
     # How an open SFT source's records become task samples (d3 sources only).
     converter: Literal["dolly", "openhermes", "autocot"] | None = None
@@ -87,6 +88,10 @@ class Ingestion(_Strict):
     # UI backfills of the per-source assets (raw_documents, d1_signals, cleaned_documents) run up to
     # this many partitions in one run (one process) instead of one run per partition.
     partitions_per_run: int = Field(8, gt=0)
+    # A truncated or corrupt file (.gz/.zst cut short, a broken Parquet footer or page, JSON that stops):
+    # quarantine keeps the records read before the break and quarantines the rest of the file as one
+    # row; fail fails the partition with the file named.
+    on_corrupt_file: Literal["quarantine", "fail"] = "quarantine"
 
 
 class Cleaning(_Strict):

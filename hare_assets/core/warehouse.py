@@ -8,7 +8,9 @@ their writes are short (DDL or small tables).
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,8 @@ from typing import Iterator
 import duckdb
 import pyarrow as pa
 
-LOCK_WAIT_S = 120.0
+# How long a writer waits for another process to let go of the file (HARE_WAREHOUSE_LOCK_WAIT_S).
+LOCK_WAIT_S = float(os.environ.get("HARE_WAREHOUSE_LOCK_WAIT_S", 120))
 # Lock held by another process, or (same process, another thread) a connection with another mode.
 _LOCK_MARKERS = ("lock", "conflicting", "resource temporarily unavailable", "different configuration")
 
@@ -40,7 +43,12 @@ def connect_duckdb(path: Path, read_only: bool = False,
             if not any(m in str(e).lower() for m in _LOCK_MARKERS):
                 raise
             if time.monotonic() >= deadline:
-                raise DuckDBLockTimeout(f"{path} stayed locked for {lock_wait_s}s: {e}") from e
+                holder = re.search(r"held in (.*?\(PID \d+\))", str(e))
+                raise DuckDBLockTimeout(
+                    f"{path} stayed locked for {lock_wait_s:g}s by {holder.group(1) if holder else 'another process'}: "
+                    "close that DuckDB connection (a notebook, the duckdb shell, a BI tool) and re-run; "
+                    "DuckDB lets no process write while another holds the file, even read-only, so readers "
+                    f"should connect, query and close (wait longer: HARE_WAREHOUSE_LOCK_WAIT_S). ({e})") from e
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
     try:

@@ -13,7 +13,13 @@ import pyarrow.compute as pc
 from hare_assets.core.asset import asset
 from hare_assets.core.benchmarks import load_benchmark
 from hare_assets.core.cards import cards_dir, dataset_card, write_card
-from hare_assets.core.lake import ParquetSink, parquet_glob, read_table, write_table
+from hare_assets.core.lake import (
+    ParquetSink,
+    parquet_glob,
+    read_table,
+    staged,
+    write_table,
+)
 from hare_assets.core.meta import (
     card_metadata,
     conservation_result,
@@ -88,8 +94,8 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
     tokenizer = Tokenizer()
     reasons: Counter[str] = Counter()
     rows_in = 0
-    with ParquetSink(hare.lake("decontaminated_documents"), MIX_SCHEMA) as kept_sink, \
-            ParquetSink(hare.lake("decontamination_rejections"), REMOVED_SCHEMA) as rej_sink, \
+    with staged(ParquetSink(hare.lake("decontaminated_documents"), MIX_SCHEMA),
+                ParquetSink(hare.lake("decontamination_rejections"), REMOVED_SCHEMA)) as (kept_sink, rej_sink), \
             duckdb.connect() as con:
         for asset, part in INPUTS:
             limits, spec = cfg.length[part], cfg.ngram[part]

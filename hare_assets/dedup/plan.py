@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hare_assets.core.lake import ParquetSink
+from hare_assets.core.lake import ParquetSink, staged
 from hare_assets.core.schemas import CLEANED_SCHEMA, DOCUMENT_SCHEMA, REJECTION_SCHEMA
 from hare_assets.core.warehouse import quote_literal
 
@@ -95,7 +95,7 @@ def write_deduplicated(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signat
     select = f"""
         SELECT d.*, p.reason, p.duplicate_of FROM read_parquet({quote_literal(cleaned_glob)}) d
         JOIN plan p USING (id) ORDER BY d.id"""
-    with ParquetSink(kept_dest, CLEANED_SCHEMA) as kept, ParquetSink(rejected_dest, REJECTION_SCHEMA) as rejected:
+    with staged(ParquetSink(kept_dest, CLEANED_SCHEMA), ParquetSink(rejected_dest, REJECTION_SCHEMA)) as (kept, rejected):
         for batch in con.execute(select).to_arrow_reader(BATCH):
             t = pa.Table.from_batches([batch])
             is_kept = pc.is_null(t["reason"])

@@ -9,7 +9,15 @@ import pyarrow as pa
 
 from hare_assets.core.asset import asset
 from hare_assets.core.cards import cards_dir, dataset_card, write_card
-from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
+from hare_assets.core.lake import (
+    ParquetSink,
+    StagedDir,
+    parquet_glob,
+    read_table,
+    staged,
+    tree_hash,
+    write_table,
+)
 from hare_assets.core.meta import card_metadata, markdown_table, table_metadata
 from hare_assets.core.partitions import run_partitions
 from hare_assets.core.provenance import (
@@ -27,6 +35,9 @@ from hare_assets.mixture.sampling import mix_composition, plan_mix, report_table
 from model_training.tokenizer import Tokenizer
 
 TEXT_BATCH = 256
+SHARD_MANIFEST_SCHEMA = pa.schema([("run", pa.string()), ("total_sequences", pa.int64()), ("total_tokens", pa.int64()),
+                                   ("dropped_tail_tokens", pa.int64()), ("seq_len", pa.int64()),
+                                   ("shards", pa.int64()), ("path", pa.string())])
 
 
 def with_run(table: pa.Table, run: str) -> pa.Table:
@@ -122,17 +133,22 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             out = hare.lake("tokenized_shards", run)
             source_mix = mix_composition(read_table(hare.lake("training_mix", run), ["part", "source", "tokens"]))
             licenses = license_rows(source_mix, source_provenance(hare.settings().sources))
-            manifest = write_shards(out, pack(token_lists, cfg.seq_len, tokenizer.eos_id), cfg.seq_len,
-                                    cfg.shard_sequences, cfg.seed,
-                                    {"run": run, "tokenizer": "mistral-v1", "tokenizer_sha256": tokenizer.sha256,
-                                     "vocab_size": tokenizer.vocab_size, "source_mix": source_mix,
-                                     "sources": manifest_sources(licenses)})
-        if manifest["total_sequences"] == 0:
-            raise dg.Failure(f"tokenized_shards[{run}]: the mix holds fewer than seq_len+1={cfg.seq_len + 1} tokens")
-        summary = {k: manifest[k] for k in ("total_sequences", "total_tokens", "dropped_tail_tokens", "seq_len")}
-        # The warehouse's `tokenized_shards` lists each run's shards (the tokens stay in the .bin files).
-        write_table(hare.lake("shard_manifests", run),
-                    pa.Table.from_pylist([{"run": run, **summary, "shards": len(manifest["shards"]), "path": str(out)}]))
+            # The shards and their warehouse row are swapped in together (the previous run's stay on failure).
+            with staged(StagedDir(out), ParquetSink(hare.lake("shard_manifests", run), SHARD_MANIFEST_SCHEMA)) \
+                    as (shards_dir, manifest_sink):
+                manifest = write_shards(shards_dir.tmp, pack(token_lists, cfg.seq_len, tokenizer.eos_id),
+                                        cfg.seq_len, cfg.shard_sequences, cfg.seed,
+                                        {"run": run, "tokenizer": "mistral-v1", "tokenizer_sha256": tokenizer.sha256,
+                                         "vocab_size": tokenizer.vocab_size, "source_mix": source_mix,
+                                         "sources": manifest_sources(licenses)})
+                if manifest["total_sequences"] == 0:
+                    raise dg.Failure(f"tokenized_shards[{run}]: the mix holds fewer than seq_len+1="
+                                     f"{cfg.seq_len + 1} tokens")
+                summary = {k: manifest[k] for k in ("total_sequences", "total_tokens", "dropped_tail_tokens",
+                                                    "seq_len")}
+                # The warehouse's `tokenized_shards` lists each run's shards (the tokens stay in the .ds files).
+                manifest_sink.write_rows([{"run": run, **summary, "shards": len(manifest["shards"]),
+                                           "path": str(out)}])
         hare.publish("tokenized_shards", "shard_manifests", partitioned=True)
         return dg.MaterializeResult(
             metadata={**summary, "shards": len(manifest["shards"]), "path": dg.MetadataValue.path(str(out)),

@@ -36,7 +36,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -147,18 +146,14 @@ def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], se
     `rows_iter` yields (k, seq_len + 1) blocks; when it is a `Packer` its counters (EOS id, dropped
     tail, documents) go into the manifest. `eos_id` defaults to the packer's, else Mistral v1's (2).
 
-    Written into a temporary sibling folder and renamed into place at the end, so `out_dir` holds
-    either the previous complete output or the new one. Returns the manifest.
+    Writes into `out_dir` as it is: the caller stages it (core.lake.staged) so the previous complete
+    output stays until the new one is swapped in. Returns the manifest.
     """
     if shard_sequences < 1:
         raise ValueError("shard_sequences must be >= 1")
     out_dir = Path(out_dir)
     row_len = seq_len + 1
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    out_dir.mkdir(parents=True, exist_ok=True)
     shards: list[dict] = []
 
     eos = int(eos_id if eos_id is not None else getattr(rows_iter, "eos_id", 2))
@@ -167,46 +162,36 @@ def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], se
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF, len(shards)])
         name = f"shard-{len(shards):05d}{SHARD_SUFFIX}"
         rows = buffer[rng.permutation(len(buffer))]
-        rows.astype("<u2", copy=False).tofile(tmp / name)
-        _write_datatrove_sidecars(tmp / name, rows, eos, tokenizer_name)
+        rows.astype("<u2", copy=False).tofile(out_dir / name)
+        _write_datatrove_sidecars(out_dir / name, rows, eos, tokenizer_name)
         shards.append({"file": name, "sequences": int(len(buffer))})
 
-    try:
-        buffer = np.empty((shard_sequences, row_len), DTYPE)
-        filled = 0
-        for block in _rows(rows_iter, row_len):
-            start = 0
-            while start < len(block):
-                take = min(shard_sequences - filled, len(block) - start)
-                buffer[filled:filled + take] = block[start:start + take]
-                filled += take
-                start += take
-                if filled == shard_sequences:
-                    flush(buffer)
-                    filled = 0
-        if filled:
-            flush(buffer[:filled])
-        total = sum(s["sequences"] for s in shards)
-        manifest = {
-            "format": FORMAT, "seq_len": int(seq_len), "dtype": np.dtype(DTYPE).name, "eos_id": eos,
-            "token_size": np.dtype(DTYPE).itemsize,
-            "layout": "datatrove .ds + .ds.index (DatatroveFolderDataset(folder, seq_len=seq_len), nanotron)",
-            "shards": shards, "total_sequences": total, "total_tokens": total * row_len,
-            "dropped_tail_tokens": int(getattr(rows_iter, "dropped_tail_tokens", 0)),
-            "documents": int(getattr(rows_iter, "documents", 0)),
-            "shuffle": {"seed": int(seed), "buffer_sequences": int(shard_sequences)},
-            **(manifest_extra or {}),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        if out_dir.exists():
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old.exists():
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    buffer = np.empty((shard_sequences, row_len), DTYPE)
+    filled = 0
+    for block in _rows(rows_iter, row_len):
+        start = 0
+        while start < len(block):
+            take = min(shard_sequences - filled, len(block) - start)
+            buffer[filled:filled + take] = block[start:start + take]
+            filled += take
+            start += take
+            if filled == shard_sequences:
+                flush(buffer)
+                filled = 0
+    if filled:
+        flush(buffer[:filled])
+    total = sum(s["sequences"] for s in shards)
+    manifest = {
+        "format": FORMAT, "seq_len": int(seq_len), "dtype": np.dtype(DTYPE).name, "eos_id": eos,
+        "token_size": np.dtype(DTYPE).itemsize,
+        "layout": "datatrove .ds + .ds.index (DatatroveFolderDataset(folder, seq_len=seq_len), nanotron)",
+        "shards": shards, "total_sequences": total, "total_tokens": total * row_len,
+        "dropped_tail_tokens": int(getattr(rows_iter, "dropped_tail_tokens", 0)),
+        "documents": int(getattr(rows_iter, "documents", 0)),
+        "shuffle": {"seed": int(seed), "buffer_sequences": int(shard_sequences)},
+        **(manifest_extra or {}),
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return manifest
 
 

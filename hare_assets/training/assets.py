@@ -2,7 +2,6 @@
 
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import dagster as dg
 
 from hare_assets.core.asset import asset
 from hare_assets.core.cards import CARD_INFO, cards_dir, model_card, write_card
+from hare_assets.core.lake import StagedDir, staged
 from hare_assets.core.meta import card_metadata, inline_png, markdown_table
 from hare_assets.core.partitions import run_partitions
 from hare_assets.core.provenance import (
@@ -21,7 +21,20 @@ from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings, Training, TrainRun
 
 
-def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) -> dict:
+class TrainingFolder(StagedDir):
+    """A run trains in a fixed staging folder, `checkpoints/.staging/<run>`: a killed or failed run resumes
+    there from its newest checkpoint, and the finished run is swapped in whole, so `checkpoints/<run>`
+    keeps the previous complete run until then."""
+
+    def __init__(self, dest: Path):
+        super().__init__(dest)
+        self.tmp = self.staging / self.dest.name
+
+    def discard(self) -> None:
+        """Kept: the next run resumes from it."""
+
+
+def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource, output_dir: Path) -> dict:
     init_from = None
     if cfg.init_from:
         init_from = hare.root / "checkpoints" / cfg.init_from / "final"
@@ -31,7 +44,7 @@ def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) 
     return {
         "preset": cfg.preset,
         "shards_dir": str(hare.lake("tokenized_shards", run)),
-        "output_dir": str(hare.root / "checkpoints" / run),
+        "output_dir": str(output_dir),
         "init_from": str(init_from) if init_from else None,
         "seq_len": cfg.seq_len,
         "micro_batch_size": cfg.micro_batch_size,
@@ -98,19 +111,23 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
                     training_pipes_client: dg.ResourceParam[dg.PipesClient]) -> dg.MaterializeResult:
         settings = hare.settings()
         run = context.partition_key
-        cfg = run_config(settings, run, settings.training.runs[run], hare)
-        out = Path(cfg["output_dir"])
-        if (out / "final").exists():  # a finished run is retrained from scratch; an interrupted one resumes
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = hare.root / "checkpoints" / run
+        folder = TrainingFolder(out)
+        cfg = run_config(settings, run, settings.training.runs[run], hare, folder.tmp)
         config_path = out.parent / f"{run}.run.json"
-        config_path.write_text(json.dumps(cfg, indent=2))
-        # PipesSubprocessClient by default; a PipesK8sClient (or any Pipes client taking `command`) on a cluster.
-        result = training_pipes_client.run(
-            context=context,
-            command=launch_command(settings.training, config_path),
-        ).get_materialize_result()
-        curve = Path(result.metadata["loss_curve_png"].value)
+        with staged(folder):
+            config_path.write_text(json.dumps(cfg, indent=2))
+            # PipesSubprocessClient by default; a PipesK8sClient (or any Pipes client taking `command`) on a cluster.
+            result = training_pipes_client.run(
+                context=context,
+                command=launch_command(settings.training, config_path),
+            ).get_materialize_result()
+        # The trainer reported paths in the staging folder; the run now lives at `out`.
+        moved = {k: dg.MetadataValue.path(str(out / Path(v.value).relative_to(folder.tmp)))
+                 for k, v in (result.metadata or {}).items()
+                 if isinstance(v, dg.PathMetadataValue) and Path(v.value).is_relative_to(folder.tmp)}
+        metadata = {**(result.metadata or {}), **moved}
+        curve = Path(metadata["loss_curve_png"].value)
         licenses = shard_licenses(Path(cfg["shards_dir"]))
         shards_version = shards_data_version(context, run) or "unknown"
         # What the model card is built from, kept beside it: `hare export` rebuilds the card with the latest scores.
@@ -118,7 +135,7 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
                 "mix_tokens": sum(r["tokens"] for r in licenses), "licenses": licenses, "run_config": cfg,
                 "shards_data_version": shards_version, "data_version": result.data_version.value
                 if result.data_version else None, "dagster_run": context.run_id,
-                "metrics": {k: v.value for k, v in (result.metadata or {}).items()
+                "metrics": {k: v.value for k, v in metadata.items()
                             if isinstance(getattr(v, "value", None), (int, float))}}
         card_folder = cards_dir(hare.root, "checkpoints", run)
         card_folder.mkdir(parents=True, exist_ok=True)
@@ -126,7 +143,7 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
         card = model_card(info)  # checkpoints runs before benchmark_scores: the scores come at export time
         card_path = write_card(card, card_folder)
         return dg.MaterializeResult(
-            metadata={**(result.metadata or {}),
+            metadata={**metadata,
                       **card_metadata(card, card_path),
                       "loss_curve": dg.MetadataValue.md(f"{inline_png(curve, 'loss curve')}\n\n`{curve}`"),
                       "tokenized_shards_data_version": shards_version,
