@@ -127,7 +127,8 @@ class Compute(_Strict):
     max_in_flight: int = Field(0, ge=0)
     task_cpus: float = Field(1.0, gt=0)
     # DuckDB in the global dedup step: past this it spills to duckdb_temp_directory, so memory stays
-    # flat as the corpus grows (DuckDB's own default is 80% of RAM). null: HARE_HOME/tmp/duckdb.
+    # bounded as the corpus grows (DuckDB's own default is 80% of RAM). Per DuckDB instance: the step
+    # holds two (the plan's and one band task's), about 2x this in all. null: HARE_HOME/tmp/duckdb.
     duckdb_memory_limit: str = Field("2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     duckdb_temp_directory: str | None = None
 
