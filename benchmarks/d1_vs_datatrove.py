@@ -207,7 +207,8 @@ def side_ours(args: argparse.Namespace) -> dict:
     cleaned_glob = str(out / "cleaned_documents" / "*" / "*.parquet")
     sig_glob = str(out / "minhash_signatures" / "*" / "*.parquet")
     with duckdb.connect() as con:
-        rows_in, reasons, _ = write_deduplicated(con, cleaned_glob, sig_glob, out / "d1_documents",
+        bands = lsh_params(Dedup().jaccard_threshold, Dedup().num_perm)[0]
+        rows_in, reasons, _ = write_deduplicated(con, cleaned_glob, sig_glob, bands, out / "tmp", out / "d1_documents",
                                                  out / "d1_rejections" / "dedup")
     times["global"] = time.perf_counter() - t2
     total = time.perf_counter() - t0

@@ -9,7 +9,7 @@ import dagster as dg
 
 from hare_assets.cleaning import assets as cleaning_assets
 from hare_assets.core.resources import HareResource
-from hare_assets.core.settings import load_settings
+from hare_assets.core.settings import Settings, load_settings
 from hare_assets.decontamination import assets as decontamination_assets
 from hare_assets.dedup import assets as dedup_assets
 from hare_assets.evaluation import assets as evaluation_assets
@@ -24,6 +24,14 @@ from hare_assets.training import assets as training_assets
 STAGES = (sources_assets, cleaning_assets, dedup_assets, topics_assets, synthesis_assets, decontamination_assets,
           mixture_assets, training_assets, evaluation_assets, sql_model_assets)
 EXPENSIVE_GROUPS = ("training", "evaluation")
+
+
+def hare_resource(settings: Settings) -> HareResource:
+    if settings.compute.kind == "ray":
+        from hare_assets.core.ray_resource import ray_resource  # the [ray] extra
+
+        return HareResource(ray=ray_resource(settings.compute))
+    return HareResource()
 
 
 def build_definitions() -> dg.Definitions:
@@ -43,7 +51,7 @@ def build_definitions() -> dg.Definitions:
         assets=assets,
         sensors=[automation],
         jobs=[training_assets.build_ablation_job()],
-        resources={"hare": HareResource(), "training_pipes_client": dg.PipesSubprocessClient()},
+        resources={"hare": hare_resource(settings), "training_pipes_client": dg.PipesSubprocessClient()},
     )
 
 

@@ -70,6 +70,17 @@ class Tokenizer:
         return self._sp.decode([int(i) for i in ids])
 
 
+@functools.lru_cache(maxsize=4)
+def process_tokenizer(num_threads: int | None = None) -> Tokenizer:
+    """This process's Mistral v1 tokenizer, loaded once (batch workers, local or Ray, call it per batch)."""
+    return Tokenizer(num_threads=num_threads)
+
+
+def encode_texts(texts: Sequence[str | None], num_threads: int | None = None) -> list[list[int]]:
+    """The token ids of each text (no BOS or EOS): a module-level function, so a worker can run it."""
+    return process_tokenizer(num_threads).encode_batch(texts)
+
+
 def _backend(model_path: Path) -> tokenizers.Tokenizer:
     from transformers.tokenization_utils_base import generate_merges
 

@@ -254,8 +254,8 @@ def test_dedup_keeps_the_heaviest_source_then_the_smallest_id(tmp_path):
         "key": pa.array([k for n, i in enumerate(ids) for k in (bucket.get(i, n), 1000 + n)], pa.int64())}))
     with duckdb.connect() as con:
         rows_in, reasons, kept_rows = write_deduplicated(
-            con, str(tmp_path / "cleaned" / "*.parquet"), str(tmp_path / "signatures" / "*.parquet"),
-            tmp_path / "kept", tmp_path / "rejected")
+            con, str(tmp_path / "cleaned" / "*.parquet"), str(tmp_path / "signatures" / "*.parquet"), 2,
+            tmp_path / "scratch", tmp_path / "kept", tmp_path / "rejected")
     assert read_table(tmp_path / "kept").column("id").to_pylist() == ["d2", "d5", "d7", "d9"]
     rejected = read_table(tmp_path / "rejected").to_pylist()
     assert {r["id"]: (r["stage"], r["reason"], r["detail"]) for r in rejected} == {

@@ -137,3 +137,17 @@ def test_source_license_defaults_to_unknown(tmp_path, hare_home):
                          if k not in ("license", "license_note", "homepage", "citation")}
     s = parse_settings(write(tmp_path, raw))
     assert s.sources[0].license == "unknown" and s.sources[0].homepage is None
+
+
+def test_compute_ray_needs_an_address(tmp_path, hare_home, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    raw = default_raw()
+    assert parse_settings(write(tmp_path, raw)).compute.kind == "local"
+    raw["compute"] = {"kind": "ray"}
+    with pytest.raises(ConfigError, match=r"compute: .*compute.address: kind 'ray' needs an address"):
+        parse_settings(write(tmp_path, raw))
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    assert parse_settings(write(tmp_path, raw)).compute.address is None  # Ray reads RAY_ADDRESS itself
+    raw["compute"] = {"kind": "local", "address": "head:6379"}
+    with pytest.raises(ConfigError, match="compute.address: only used with kind 'ray'"):
+        parse_settings(write(tmp_path, raw))

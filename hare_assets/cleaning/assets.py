@@ -88,7 +88,8 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
 
             with staged(ParquetSink(hare.lake("d1_signals", source.name), SIGNALS_SCHEMA),
                         ParquetSink(hare.lake("minhash_signatures", source.name), BAND_SCHEMA)) as (sig_sink, band_sink):
-                for signals, bands, stats in score_batches(batches(), settings.cleaning, settings.dedup, workers):
+                for signals, bands, stats in score_batches(batches(), settings.cleaning, settings.dedup, workers,
+                                                           settings.compute):
                     sig_sink.write_table(signals)
                     band_sink.write_table(bands)
                     edits.update(stats["edits"])
@@ -101,7 +102,7 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
                 "dagster/row_count": sig_sink.rows,
                 "rows_in": rows_in,
                 "edits": dg.MetadataValue.json(dict(edits)),
-                "scoring_processes": workers,
+                "scoring_processes": workers if settings.compute.kind == "local" else "ray",
                 "worker_seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in seconds.items()}),
                 "lsh_bands_x_rows": f"{bands} x {rows}",
                 "scoring_config": scoring_fingerprint(settings),

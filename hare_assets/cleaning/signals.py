@@ -3,8 +3,8 @@
 * `score_table` runs the edit rules, measures every rule signal and the language score
   (`rules.score_batch`), and computes the exact-dedup text hash and the MinHash LSH band keys of
   the edited text, for one Arrow batch of raw documents. Nothing in it reads a threshold.
-* `score_batches` does that for a stream of batches, in-process or in a pool of processes with a
-  bounded number of batches in flight (memory stays at a few batches).
+* `score_batches` does that for a stream of batches, in-process, in a pool of processes or as Ray
+  tasks (the config's `compute`), with a bounded number of batches in flight.
 * `filter_signals` applies the configured thresholds to stored signals: kept rows (with the
   source's Table 3 weight) and rejected rows (with the failing rule and the signals as detail).
 * `scoring_fingerprint` / `filter_fingerprint`: hashes of the config keys each half depends on, so
@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +28,7 @@ from hare_assets.cleaning.rules import (
     rule_set_for,
     score_batch,
 )
+from hare_assets.core.compute import available_cores, map_batches
 from hare_assets.core.minhash import band_keys, lsh_params, sketch
 from hare_assets.core.rejection import Rejection
 from hare_assets.core.schemas import (
@@ -38,7 +37,7 @@ from hare_assets.core.schemas import (
     REJECTION_FIELDS,
     REJECTION_SCHEMA,
 )
-from hare_assets.core.settings import Cleaning, Dedup, Settings
+from hare_assets.core.settings import Cleaning, Compute, Dedup, Settings
 
 SIGNAL_TYPES = {
     "scored": pa.bool_(), "chars": pa.int64(), "words": pa.int64(), "non_alpha_fraction": pa.float64(),
@@ -115,33 +114,17 @@ def score_table(batch: pa.Table | pa.RecordBatch, cleaning: Cleaning, dedup: Ded
 def scoring_workers(cleaning: Cleaning, rows: int) -> int:
     """Processes for a partition of `rows` documents: one below `parallel_min_rows` (start-up
     would cost more than it saves), else `workers` (0 = one per available core)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if rows < cleaning.parallel_min_rows:
         return 1
-    return max(1, cleaning.workers or cores)
+    return max(1, cleaning.workers or available_cores())
 
 
-def score_batches(batches: Iterable[pa.RecordBatch], cleaning: Cleaning, dedup: Dedup,
-                  workers: int = 1) -> Iterator[tuple[pa.Table, pa.Table, dict]]:
-    """`score_table` over a stream of batches, in input order. With workers > 1, a process pool
-    (forkserver: clean children, this module preloaded) gets at most `workers + 1` batches at a
-    time, so memory stays bounded however long the partition is."""
-    if workers <= 1:
-        for batch in batches:
-            yield score_table(batch, cleaning, dedup)
-        return
-    import multiprocessing as mp
-
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        pending: deque = deque()
-        for batch in batches:
-            pending.append(pool.submit(score_table, batch, cleaning, dedup))
-            if len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+def score_batches(batches: Iterable[pa.RecordBatch], cleaning: Cleaning, dedup: Dedup, workers: int = 1,
+                  compute: Compute = Compute()) -> Iterator[tuple[pa.Table, pa.Table, dict]]:
+    """`score_table` over a stream of batches, in input order: in this process, a pool of `workers`
+    processes, or Ray tasks (`compute`), with a bounded number of batches in flight, so memory
+    stays bounded however long the partition is (core.compute.map_batches)."""
+    return map_batches(compute, score_table, batches, processes=workers, shared={"cleaning": cleaning, "dedup": dedup})
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ class HareResource(dg.ConfigurableResource):
     """The data root and config of this deployment (defaults: HARE_HOME, HARE_CONFIG)."""
 
     home: str = ""
+    # With `compute: {kind: ray}`: the dagster-ray resource (core.ray_resource.RayCluster), set up
+    # with this one so every step joins the cluster before its body maps batches (core.compute).
+    ray: dg.ConfigurableResource | None = None
 
     @property
     def root(self) -> Path:

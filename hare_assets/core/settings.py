@@ -121,6 +121,32 @@ class Dedup(_Strict):
     seed: int = 1
 
 
+class Compute(_Strict):
+    """Where the per-batch work of the data stages runs (core/compute.py): `local` (this machine's
+    process pool, the default) or `ray` (tasks on a Ray cluster at `address`, else `RAY_ADDRESS`).
+    Outputs are the same either way, so it is not part of any asset's code version."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+    # Ray tasks in flight per stage (0: the cluster's CPUs + 1); bounds the driver's and the object store's memory.
+    max_in_flight: int = Field(0, ge=0)
+    task_cpus: float = Field(1.0, gt=0)
+    # DuckDB in the global dedup step: past this it spills to duckdb_temp_directory, so memory stays
+    # bounded as the corpus grows (DuckDB's own default is 80% of RAM). Per DuckDB instance: the step
+    # holds two (the plan's and one band task's), about 2x this in all. null: HARE_HOME/tmp/duckdb.
+    duckdb_memory_limit: str = Field("2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    duckdb_temp_directory: str | None = None
+
+    @model_validator(mode="after")
+    def _ray_has_an_address(self) -> "Compute":
+        if self.kind == "ray" and not (self.address or os.environ.get("RAY_ADDRESS")):
+            raise ValueError("compute.address: kind 'ray' needs an address (e.g. ray://head:10001 or head:6379) "
+                             "or RAY_ADDRESS in the environment")
+        if self.kind == "local" and self.address:
+            raise ValueError("compute.address: only used with kind 'ray'")
+        return self
+
+
 class Topics(_Strict):
     # Table 4: seed source -> synthesis category.
     seed_sources: dict[str, str] = Field(default_factory=dict)
@@ -308,6 +334,7 @@ class Settings(_Strict):
     mixture: Mixture
     training: Training
     evaluation: Evaluation = Evaluation()
+    compute: Compute = Compute()
 
     @model_validator(mode="after")
     def _cross_references(self) -> "Settings":

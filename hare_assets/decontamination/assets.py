@@ -2,7 +2,7 @@
 
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 
 import dagster as dg
 import duckdb
@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from hare_assets.core.asset import asset
 from hare_assets.core.benchmarks import load_benchmark
 from hare_assets.core.cards import cards_dir, dataset_card, write_card
+from hare_assets.core.compute import map_batches
 from hare_assets.core.lake import (
     ParquetSink,
     parquet_glob,
@@ -40,8 +41,8 @@ from hare_assets.decontamination.index import (
     prepare_index,
 )
 from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, removal
-from hare_assets.decontamination.scoring import repetition_rates
-from model_training.tokenizer import Tokenizer
+from hare_assets.decontamination.scoring import check_texts
+from model_training.tokenizer import process_tokenizer
 
 # Mix inputs: (asset, paper part) in the order they are checked.
 INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))
@@ -91,7 +92,9 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
     cfg = settings.decontamination
     index, explain = load_index(hare)
     index = prepare_index(index)  # sorted arrays + membership bitmaps, built once for every batch
-    tokenizer = Tokenizer()
+    tokenizer = process_tokenizer()
+    # A Ray task holds one CPU: its n-gram threads and tokenizer stay on it (same results either way).
+    threads = 1 if settings.compute.kind == "ray" else None
     reasons: Counter[str] = Counter()
     rows_in = 0
     with staged(ParquetSink(hare.lake("decontaminated_documents"), MIX_SCHEMA),
@@ -105,11 +108,17 @@ def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResour
             reader = con.execute(f"""
                 SELECT id, source, category, part, text, meta, {mix_part} AS mix_part, {weight} AS source_weight
                 FROM read_parquet({quote_literal(glob)}) ORDER BY id""").fetch_record_batch(BATCH)
-            for batch in reader:
-                docs = batch.to_pylist()
+            seen: deque[pa.RecordBatch] = deque()  # the batches in flight, met again with their scores
+
+            def texts(reader=reader, seen=seen):
+                for batch in reader:
+                    seen.append(batch)
+                    yield batch.column("text")
+
+            for tokens, rates in map_batches(settings.compute, check_texts, texts(),
+                                             shared={"index": index, "spec": spec, "threads": threads}):
+                docs = seen.popleft().to_pylist()
                 rows_in += len(docs)
-                tokens = [len(t) for t in tokenizer.encode_batch([d["text"] for d in docs])]
-                rates = repetition_rates([d["text"] for d in docs], index, spec)
                 kept, rejected = [], []
                 explained = explain.lookup([r.first_match for r in rates])
                 for doc, n_tok, r, (bench, item, gram) in zip(docs, tokens, rates, explained):

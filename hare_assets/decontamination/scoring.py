@@ -49,6 +49,7 @@ from hare_assets.decontamination.hashing import (
     ngram_windows,
 )
 from hare_assets.decontamination.index import PreparedIndex, prepare_index
+from model_training.tokenizer import encode_texts
 
 _CHUNK_BYTES = 1 << 21  # texts are normalized and hashed in chunks of about 2 MB (bounded temporaries)
 
@@ -131,6 +132,15 @@ def repetition_rates(docs: Sequence[str | None] | pa.Array | pa.ChunkedArray,
     first_match = np.where(has_first, first, None).tolist()
     return list(map(OverlapScores._make,
                     zip(rate.tolist(), n.tolist(), matched.tolist(), total.tolist(), first_match)))
+
+
+def check_texts(texts: Sequence[str | None] | pa.Array, index: PreparedIndex, spec: int | Sequence[int],
+                threads: int | None = None) -> tuple[list[int], list[OverlapScores]]:
+    """One batch of `decontaminated_documents`: each text's Mistral v1 token count and its repetition
+    rate against the index (run in-process, or as a Ray task with the index in the object store)."""
+    texts = as_strings(texts)
+    tokens = [len(ids) for ids in encode_texts(texts.to_pylist(), threads)]
+    return tokens, repetition_rates(texts, index, spec, threads=threads)
 
 
 def _chunks(texts: pa.Array, parts: int = 1) -> Iterator[pa.Array]:

@@ -2,6 +2,7 @@
 the per-source x per-rule removal table and the per-source conservation check."""
 
 
+import shutil
 from collections import defaultdict
 
 import dagster as dg
@@ -26,7 +27,7 @@ from hare_assets.core.resources import HareResource
 from hare_assets.core.schemas import CLEANED_SCHEMA
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.dedup.plan import write_deduplicated
+from hare_assets.dedup.plan import duckdb_limits, write_deduplicated
 
 PER_SOURCE = "raw_rows_conserved_per_source"
 
@@ -56,9 +57,16 @@ def build_d1_documents(settings: Settings) -> dg.AssetsDefinition:
     def d1_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         cleaned = parquet_glob(hare.root, "cleaned_documents", partitioned=True)
         sigs = parquet_glob(hare.root, "minhash_signatures", partitioned=True)
+        compute = hare.settings().compute
+        scratch = hare.root / "tmp" / f"dedup-{context.run_id}"  # under HARE_HOME: every Ray node reads it
         with duckdb.connect() as con:
-            rows_in, reasons, kept_rows = write_deduplicated(con, cleaned, sigs, hare.lake("d1_documents"),
-                                                             hare.lake("d1_rejections", "dedup"))
+            duckdb_limits(con, compute.duckdb_memory_limit, compute.duckdb_temp_directory or hare.root / "tmp" / "duckdb")
+            try:
+                rows_in, reasons, kept_rows = write_deduplicated(
+                    con, cleaned, sigs, bands, scratch, hare.lake("d1_documents"), hare.lake("d1_rejections", "dedup"),
+                    compute)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
             removal = con.execute(f"""
                 SELECT source, stage || ':' || reason AS rule, count(*) AS n
                 FROM read_parquet({quote_literal(parquet_glob(hare.root, 'd1_rejections', True))})

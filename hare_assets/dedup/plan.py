@@ -3,6 +3,13 @@ text hashes and LSH band keys, then a streaming write of kept and removed docume
 
 It works on compact data on disk; only the duplicate edges (one per bucket member) come into
 Python for connected components, so memory follows the number of duplicates, not the corpus.
+DuckDB runs under `compute.duckdb_memory_limit` and spills to `duckdb_temp_directory` past it.
+
+Band-key collisions are found per band (`band_edges`, one task per band: in this process, or Ray
+tasks with `compute: ray`), as in datatrove's MinHash stage: two documents are candidates only when
+one band's key matches, so the bands need no shuffle between them. Each task reads the band-key
+Parquet and the exact-dedup survivors from `scratch` (shared storage: HARE_HOME) and returns its
+star edges; connected components run over all of them in this process.
 """
 
 from __future__ import annotations
@@ -12,11 +19,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hare_assets.core.compute import map_batches
 from hare_assets.core.lake import ParquetSink, staged
 from hare_assets.core.schemas import CLEANED_SCHEMA, DOCUMENT_SCHEMA, REJECTION_SCHEMA
+from hare_assets.core.settings import Compute
 from hare_assets.core.warehouse import quote_literal
 
 BATCH = 50_000
@@ -49,8 +59,36 @@ def connected_components(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
     return {x: find(x) for x in parent}
 
 
-def duplicate_plan(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_glob: str) -> None:
-    """Creates temp table `plan(id, reason, duplicate_of)`: reason NULL = kept."""
+def duckdb_limits(con: duckdb.DuckDBPyConnection, memory_limit: str, temp_directory: str | Path) -> None:
+    """Bounded memory: DuckDB spills joins, sorts and temp tables to `temp_directory` past `memory_limit`."""
+    Path(temp_directory).mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    con.execute(f"SET temp_directory = {quote_literal(str(temp_directory))}")
+    con.execute("SET preserve_insertion_order = false")  # every result that needs an order says ORDER BY
+
+
+def band_edges(bands: tuple[int, int], signature_glob: str, survivors: str, memory_limit: str,
+               temp_directory: str) -> np.ndarray:
+    """(k, 2) int64 star edges (bucket's smallest idx, member idx) of the bands in [lo, hi): the
+    exact-dedup survivors (`survivors` Parquet: id, idx) that share a band key."""
+    lo, hi = bands
+    with duckdb.connect() as con:
+        duckdb_limits(con, memory_limit, temp_directory)
+        edges = con.execute(f"""
+            WITH s AS (
+                SELECT k.idx, sig.band, sig.key
+                FROM read_parquet({quote_literal(signature_glob)}) sig
+                JOIN read_parquet({quote_literal(survivors)}) k ON k.id = sig.id
+                WHERE sig.band >= {int(lo)} AND sig.band < {int(hi)}),
+            b AS (SELECT idx, min(idx) OVER (PARTITION BY band, key) AS head FROM s)
+            SELECT DISTINCT head, idx FROM b WHERE head <> idx""").fetchnumpy()
+    return np.stack([edges["head"].astype(np.int64), edges["idx"].astype(np.int64)], axis=1)
+
+
+def duplicate_plan(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_glob: str, bands: int,
+                   scratch: Path, compute: Compute = Compute()) -> None:
+    """Creates temp table `plan(id, reason, duplicate_of)`: reason NULL = kept. `bands`: the LSH
+    bands in the band keys (one `band_edges` task each); `scratch`: a folder every task can read."""
     con.execute(f"""
         CREATE TEMP TABLE docs AS
         SELECT id, source_weight, text_hash, row_number() OVER (ORDER BY id) AS idx
@@ -62,13 +100,14 @@ def duplicate_plan(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_
                first(id ORDER BY source_weight DESC, id) OVER (PARTITION BY text_hash) AS keeper
         FROM docs""")
     # Near: survivors of the exact step sharing any LSH band bucket; star edges to the bucket's min id.
-    edges = con.execute(f"""
-        WITH s AS (
-            SELECT e.idx, sig.band, sig.key
-            FROM read_parquet({quote_literal(signature_glob)}) sig JOIN exact e ON e.id = sig.id
-            WHERE e.id = e.keeper),
-        b AS (SELECT idx, min(idx) OVER (PARTITION BY band, key) AS head FROM s)
-        SELECT DISTINCT head, idx FROM b WHERE head <> idx""").fetchall()
+    scratch.mkdir(parents=True, exist_ok=True)
+    survivors = scratch / "survivors.parquet"
+    con.execute(f"COPY (SELECT id, idx FROM exact WHERE id = keeper) TO {quote_literal(str(survivors))} (FORMAT parquet)")
+    settings = con.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    per_band = map_batches(compute, band_edges, [(b, b + 1) for b in range(bands)],
+                           shared={"signature_glob": signature_glob, "survivors": str(survivors),
+                                   "memory_limit": settings[0], "temp_directory": settings[1]})
+    edges = (tuple(e) for part in per_band for e in part.tolist())
     roots = connected_components(edges)
     con.register("components", pa.table({"idx": pa.array(list(roots), pa.int64()),
                                          "root": pa.array(list(roots.values()), pa.int64())}))
@@ -85,11 +124,12 @@ def duplicate_plan(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_
         FROM exact e LEFT JOIN near n USING (id)""")
 
 
-def write_deduplicated(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_glob: str,
-                       kept_dest: Path, rejected_dest: Path) -> tuple[int, Counter, int]:
+def write_deduplicated(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_glob: str, bands: int,
+                       scratch: Path, kept_dest: Path, rejected_dest: Path,
+                       compute: Compute = Compute()) -> tuple[int, Counter, int]:
     """Plans, then streams the cleaned documents into kept (CLEANED_SCHEMA) and removed rows
     (REJECTION_SCHEMA, stage=dedup, "duplicate of <id>"). Returns (rows in, removals by reason, kept)."""
-    duplicate_plan(con, cleaned_glob, signature_glob)
+    duplicate_plan(con, cleaned_glob, signature_glob, bands, scratch, compute)
     rows_in = con.execute("SELECT count(*) FROM plan").fetchone()[0]
     reasons: Counter[str] = Counter()
     select = f"""

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from hare_assets.core.asset import asset
 from hare_assets.core.cards import cards_dir, dataset_card, write_card
+from hare_assets.core.compute import map_batches
 from hare_assets.core.lake import (
     ParquetSink,
     StagedDir,
@@ -32,7 +33,7 @@ from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.mixture.packing import pack, write_shards
 from hare_assets.mixture.sampling import mix_composition, plan_mix, report_table
-from model_training.tokenizer import Tokenizer
+from model_training.tokenizer import encode_texts, process_tokenizer
 
 TEXT_BATCH = 256
 SHARD_MANIFEST_SCHEMA = pa.schema([("run", pa.string()), ("total_sequences", pa.int64()), ("total_tokens", pa.int64()),
@@ -119,9 +120,10 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                      "nanotron) with a JSON manifest (hare-packed-v2: tokenizer hash, counts, source mix)."),
     )
     def tokenized_shards(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
-        cfg = hare.settings().mixture
+        settings = hare.settings()
+        cfg = settings.mixture
         run = context.partition_key
-        tokenizer = Tokenizer()
+        tokenizer = process_tokenizer()
         plan_glob = str(hare.lake("training_mix", run) / "*.parquet")
         docs_glob = parquet_glob(hare.root, "decontaminated_documents", partitioned=False)
         with duckdb.connect() as con:
@@ -129,7 +131,12 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 SELECT d.text FROM read_parquet({quote_literal(plan_glob)}) p
                 JOIN read_parquet({quote_literal(docs_glob)}) d USING (id) ORDER BY p."order"
             """).fetch_record_batch(TEXT_BATCH)
-            token_lists = (ids for batch in reader for ids in tokenizer.encode_batch(batch.column("text").to_pylist()))
+            # Encoding runs per batch (here with local, as Ray tasks with compute: ray); packing stays in
+            # this process because rows run across batch boundaries in the plan's order.
+            texts = (batch.column("text").to_pylist() for batch in reader)
+            one_core = {"num_threads": 1} if settings.compute.kind == "ray" else {}  # a Ray task holds one CPU
+            token_lists = (ids for ids_batch in map_batches(settings.compute, encode_texts, texts, shared=one_core)
+                           for ids in ids_batch)
             out = hare.lake("tokenized_shards", run)
             source_mix = mix_composition(read_table(hare.lake("training_mix", run), ["part", "source", "tokens"]))
             licenses = license_rows(source_mix, source_provenance(hare.settings().sources))

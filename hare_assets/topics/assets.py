@@ -43,7 +43,7 @@ def topic_clusters(context: dg.AssetExecutionContext, hare: HareResource) -> dg.
     if docs.num_rows == 0:
         raise dg.Failure(f"topic_clusters: no d1_documents from the seed sources {seed_sources}")
     texts = docs["text"].to_pylist()
-    vectors = embed_texts(texts, cfg.embedding_model, cfg.embedding_batch_size)
+    vectors = embed_texts(texts, cfg.embedding_model, cfg.embedding_batch_size, settings.compute)
     result = cluster_texts(texts, vectors, cfg.n_clusters, cfg.seed, cfg.fit_sample)
     terms = result.labels
     labels, llm_meta = list(terms), {}
