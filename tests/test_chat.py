@@ -7,6 +7,10 @@ Offline: the tokenizer is mistral-common's bundled model, shards are written her
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from hare_assets.finetuning.conversations import to_messages
 from hare_assets.mixture.packing import pack, pack_samples, write_shards
 from model_training.chat_template import chat_tokenizer, render, render_sample
 from model_training.configs import PRESETS
@@ -142,3 +147,36 @@ def test_fine_tuned_tiny_model_stops_at_the_end_of_turn_token(tmp_path, tokenize
                          pad_token_id=chat.pad_token_id)[0, prompt["input_ids"].shape[1]:].tolist()
     assert chat.decode(out) == "Blue.</s>" and out[-1] == EOS, (chat.decode(out), summary["final_loss"])
     assert np.isfinite(summary["final_loss"])
+
+    # `hare chat --run chat` on that checkpoint: the answer streams through the saved template and stops.
+    home = tmp_path / "home"
+    shutil.copytree(final, home / "checkpoints" / "chat" / "final")
+    env = {**os.environ, "HARE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    proc = subprocess.run([sys.executable, "-m", "hare_assets.cli", "chat", "--run", "chat", "--max-new-tokens", "12"],
+                          input="What colour is the sky?\n\n", capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "> Blue.\n> ", proc.stdout
+    missing = subprocess.run([sys.executable, "-m", "hare_assets.cli", "chat", "--run", "nope"], input="",
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode == 1 and "materialize checkpoints[nope] first" in missing.stderr
+
+
+def test_chat_sources_convert_from_their_own_schemas():
+    user_first = to_messages("metamathqa", {"type": "GSM_AnsAug", "query": "What is 2 + 2?",
+                                            "original_question": "What is 2 + 2?", "response": "2 + 2 = 4\nThe answer is: 4"},
+                             system_prompt="Be kind.")
+    assert user_first == [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "What is 2 + 2?"},
+                          {"role": "assistant", "content": "2 + 2 = 4\nThe answer is: 4"}]
+    turns = [{"content": "Hi", "role": "user"}, {"content": "Hello!", "role": "assistant"},
+             {"content": "Bye", "role": "user"}, {"content": "Goodbye.", "role": "assistant"}]
+    multi = to_messages("ultrachat", {"prompt": "Hi", "prompt_id": "x", "messages": json.dumps(turns)})
+    assert [m["role"] for m in multi] == ["user", "assistant", "user", "assistant"]  # multi-turn kept
+    assert to_messages("dolly", {"instruction": "Summarize.", "context": "A text.", "response": "Short.",
+                                 "category": "summarization"})[0]["content"] == "Summarize.\n\nA text."
+    cot = to_messages("autocot", {"question": "Q: 3 apples and 2 more?\nA:", "rationale": "3 + 2 = 5. The answer is 5.",
+                                  "answer": "5"})
+    assert cot == [{"role": "user", "content": "3 apples and 2 more?"},
+                   {"role": "assistant", "content": "3 + 2 = 5. The answer is 5."}]
+    assert to_messages("ultrachat", {"messages": turns[:3]}).reason == "ends_without_assistant"
+    assert to_messages("ultrachat", {"messages": [turns[1], turns[0]]}).reason == "turns_do_not_alternate"
+    assert to_messages("metamathqa", {"query": "Hi"}).reason == "missing_response"

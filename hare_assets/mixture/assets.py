@@ -22,8 +22,9 @@ from hare_assets.core.provenance import (
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.mixture.packing import pack, write_shards
+from hare_assets.mixture.packing import pack, pack_samples, write_shards
 from hare_assets.mixture.sampling import mix_composition, plan_mix, report_table
+from model_training.chat_template import chat_tokenizer, render_sample
 from model_training.tokenizer import Tokenizer
 
 TEXT_BATCH = 256
@@ -58,6 +59,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     weights = ", ".join(f"{part} {w:g}" for part, w in cfg.weights.items())
     arms = "; ".join(f"{name} = {'+'.join(r.parts)}" for name, r in cfg.runs.items())
     provenance = source_provenance(settings.sources)  # licenses: in the metadata, the manifest and the cards
+    templates = {name: r.template for name, r in cfg.runs.items() if r.template}
 
     @asset(
         group_name="mixture",
@@ -99,37 +101,51 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     @asset(
         group_name="mixture",
         partitions_def=runs,
-        deps=["training_mix", "decontaminated_documents"],
-        config=[cfg.seq_len, cfg.shard_sequences, cfg.seed, provenance],
+        deps=["training_mix", "decontaminated_documents", "chat_sft_samples"],
+        config=[cfg.seq_len, cfg.shard_sequences, cfg.seed, provenance, templates],
         kinds={"numpy"},
         description=("The run's mix tokenized with the Mistral v1 tokenizer (32,000 vocab), EOS after each "
                      f"document, packed into fixed rows of {cfg.seq_len}+1 tokens ({cfg.shard_sequences:,} rows a shard), shuffled deterministically, "
                      "written as uint16 shards in datatrove's .ds/.ds.index format (DatatroveFolderDataset, "
-                     "nanotron) with a JSON manifest (hare-packed-v2: tokenizer hash, counts, source mix)."),
+                     "nanotron) with a JSON manifest (hare-packed-v2: tokenizer hash, counts, source mix). A chat "
+                     "run (a template: " + (", ".join(f"{r} {t}" for r, t in templates.items()) or "none") + ") "
+                     "renders each of its chat_sft_samples in the template instead, one conversation per row padded "
+                     "with <unk>, with a loss mask on the assistant tokens and their end-of-turn (shard-NNNNN.mask)."),
     )
     def tokenized_shards(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
         cfg = hare.settings().mixture
         run = context.partition_key
+        template = cfg.runs[run].template
         tokenizer = Tokenizer()
         plan_glob = str(hare.lake("training_mix", run) / "*.parquet")
-        docs_glob = parquet_glob(hare.root, "decontaminated_documents", partitioned=False)
+        # A chat run reads its conversations' messages; the others the documents' text.
+        table, column = ("chat_sft_samples", "messages") if template else ("decontaminated_documents", "text")
+        docs_glob = parquet_glob(hare.root, table, partitioned=False)
         with duckdb.connect() as con:
             reader = con.execute(f"""
-                SELECT d.text FROM read_parquet({quote_literal(plan_glob)}) p
+                SELECT d.{column} FROM read_parquet({quote_literal(plan_glob)}) p
                 JOIN read_parquet({quote_literal(docs_glob)}) d USING (id) ORDER BY p."order"
             """).fetch_record_batch(TEXT_BATCH)
-            token_lists = (ids for batch in reader for ids in tokenizer.encode_batch(batch.column("text").to_pylist()))
+            batches = (batch.column(column).to_pylist() for batch in reader)
             out = hare.lake("tokenized_shards", run)
             source_mix = mix_composition(read_table(hare.lake("training_mix", run), ["part", "source", "tokens"]))
             licenses = license_rows(source_mix, source_provenance(hare.settings().sources))
-            manifest = write_shards(out, pack(token_lists, cfg.seq_len, tokenizer.eos_id), cfg.seq_len,
-                                    cfg.shard_sequences, cfg.seed,
-                                    {"run": run, "tokenizer": "mistral-v1", "tokenizer_sha256": tokenizer.sha256,
-                                     "vocab_size": tokenizer.vocab_size, "source_mix": source_mix,
-                                     "sources": manifest_sources(licenses)})
+            extra = {"run": run, "tokenizer": "mistral-v1", "tokenizer_sha256": tokenizer.sha256,
+                     "vocab_size": tokenizer.vocab_size, "source_mix": source_mix, "sources": manifest_sources(licenses)}
+            if template:
+                chat = chat_tokenizer(template)
+                samples = (render_sample(chat, json.loads(m)) for messages in batches for m in messages)
+                rows = pack_samples(((s.ids, s.loss_mask) for s in samples), cfg.seq_len, chat.pad_token_id,
+                                    tokenizer.eos_id)
+                extra["chat_template"] = template
+            else:
+                rows = pack((ids for texts in batches for ids in tokenizer.encode_batch(texts)), cfg.seq_len,
+                            tokenizer.eos_id)
+            manifest = write_shards(out, rows, cfg.seq_len, cfg.shard_sequences, cfg.seed, extra)
         if manifest["total_sequences"] == 0:
             raise dg.Failure(f"tokenized_shards[{run}]: the mix holds fewer than seq_len+1={cfg.seq_len + 1} tokens")
-        summary = {k: manifest[k] for k in ("total_sequences", "total_tokens", "dropped_tail_tokens", "seq_len")}
+        summary = {k: manifest[k] for k in ("total_sequences", "total_tokens", "dropped_tail_tokens", "seq_len",
+                                            "too_long_samples", "label_tokens") if k in manifest}
         # The warehouse's `tokenized_shards` lists each run's shards (the tokens stay in the .bin files).
         write_table(hare.lake("shard_manifests", run),
                     pa.Table.from_pylist([{"run": run, **summary, "shards": len(manifest["shards"]), "path": str(out)}]))
