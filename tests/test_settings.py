@@ -40,8 +40,7 @@ def test_default_config_lists_table3_and_open_sources(hare_home):
     assert {x.name for x in s.sources if x.part == "chat"} == {"metamathqa", "ultrachat200k"}
     assert s.chat.sources == ("dolly", "autocot", "metamathqa", "ultrachat200k")
     assert [b.name for b in s.benchmarks] == ["mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k"]
-    assert s.mixture.weights == {"d1": 46.5, "d2_synthetic": 7.7, "d2_open": 5.93, "d3_restruct": 23.5, "d3_open": 16.37,
-                                 "chat": 100}
+    assert s.mixture.weights == {"d1": 46.5, "d2_synthetic": 7.7, "d2_open": 5.93, "d3_restruct": 23.5, "d3_open": 16.37}
     assert s.sources[0].uri.startswith(str(hare_home))  # ${HARE_HOME} expanded
 
 

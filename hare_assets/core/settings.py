@@ -245,7 +245,7 @@ class MixRun(_Strict):
 
 class Mixture(_Strict):
     weights: dict[str, float] = Field(default_factory=lambda: {
-        "d1": 46.5, "d2_synthetic": 7.7, "d2_open": 5.93, "d3_restruct": 23.5, "d3_open": 16.37, "chat": 100.0})
+        "d1": 46.5, "d2_synthetic": 7.7, "d2_open": 5.93, "d3_restruct": 23.5, "d3_open": 16.37})
     runs: dict[str, MixRun]
     seq_len: int = Field(2048, gt=1)
     shard_sequences: int = Field(4096, gt=0)

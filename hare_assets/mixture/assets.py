@@ -76,7 +76,9 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         run = cfg.runs[context.partition_key]
         docs = read_table(hare.lake("decontaminated_documents"), ["id", "mix_part", "source", "source_weight", "tokens"])
         docs = docs.rename_columns(["id", "part", "source", "source_weight", "tokens"])
-        plan, report = plan_mix(docs, cfg.weights, list(run.parts), run.token_budget, cfg.seed)
+        # A chat run's one part needs no Figure 2b weight: it normalizes away.
+        weights = {"chat": 1.0} if run.template else cfg.weights
+        plan, report = plan_mix(docs, weights, list(run.parts), run.token_budget, cfg.seed)
         plan = with_run(plan, context.partition_key)
         write_table(hare.lake("training_mix", context.partition_key), plan)
         write_table(hare.lake("mix_report", context.partition_key), with_run(report_table(report), context.partition_key))
@@ -85,7 +87,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         for w in report["warnings"]:
             context.log.warning(w)
         licenses = license_rows(mix_composition(plan), source_provenance(hare.settings().sources))
-        card = mix_card(context.partition_key, list(run.parts), cfg.weights, report, licenses, plan.num_rows)
+        card = mix_card(context.partition_key, list(run.parts), weights, report, licenses, plan.num_rows)
         card_path = write_card(card, cards_dir(hare.root, "training_mix", context.partition_key))
         return dg.MaterializeResult(metadata={
             **card_metadata(card, card_path),
