@@ -1,6 +1,7 @@
 -- Each run's scores (in %) beside the paper's Table 1 (Open LLM Leaderboard v1 protocol, lm-eval's
 -- simple_evaluate: ARC acc_norm 25-shot, HellaSwag acc_norm 10-shot, TruthfulQA mc2 0-shot, MMLU 5-shot
 -- mean over subjects, Winogrande acc 5-shot, GSM8K strict-match 5-shot). Average = mean of the six.
+-- The chat models of Table 7 (Appendix C.1, same protocol) stand beside them, origin 'paper Table 7'.
 -- A run is ranked among the paper's rows only when every score rests on the whole benchmark split
 -- under the v1 shots; otherwise `rank` is empty and `note` says why (per-task items, standard errors
 -- and shots: leaderboard_tasks).
@@ -15,6 +16,10 @@ WITH paper(model, average, mmlu, arc_challenge, truthfulqa, winogrande, hellaswa
     ('Cosmo 1B', 36.59, 26.69, 38.57, 38.15, 55.49, 55.13, 5.53),
     ('TinyLlama 1.1B', 36.42, 26.04, 33.87, 37.32, 59.51, 60.31, 1.44),
     ('Gpt2xl 1.6B', 34.31, 26.55, 30.29, 38.53, 58.01, 51.39, 1.06)
+), paper_chat(model, average, mmlu, arc_challenge, truthfulqa, winogrande, hellaswag, gsm8k) AS (VALUES
+    ('Qwen1.5 1.8B chat', 43.99, 45.87, 38.74, 40.62, 59.67, 60.02, 19.03),
+    ('HARE 1.1B chat', 40.0, 33.62, 37.46, 41.49, 58.88, 53.03, 15.54),
+    ('TinyLlama 1.1B chat', 36.26, 26.22, 33.53, 36.79, 60.22, 59.38, 1.44)
 ), ours AS (
     SELECT 'run:' || run AS model,
            round(100 * avg(value), 2) AS average,
@@ -40,6 +45,10 @@ WITH paper(model, average, mmlu, arc_challenge, truthfulqa, winogrande, hellaswa
     SELECT 'paper Table 1' AS origin, paper.*, CAST(NULL AS DOUBLE) AS average_stderr,
            protocol.items_full AS items_scored, protocol.items_full, false AS subset, false AS other_shots
     FROM paper, protocol
+    UNION ALL
+    SELECT 'paper Table 7' AS origin, paper_chat.*, CAST(NULL AS DOUBLE) AS average_stderr,
+           protocol.items_full AS items_scored, protocol.items_full, false AS subset, false AS other_shots
+    FROM paper_chat, protocol
     UNION ALL
     SELECT 'this platform' AS origin, * FROM ours
 )

@@ -254,6 +254,25 @@ def export(asset: str, directory: str, run: str | None, push_repo: str | None) -
     return 0
 
 
+def chat(run: str, system: str | None, max_new_tokens: int, temperature: float) -> int:
+    """Talk to a run's final checkpoint through its saved chat template, tokens streamed to the terminal."""
+    prepare_environment()
+    from model_training.chat import chat_loop
+
+    checkpoint = Path(os.environ["HARE_HOME"]) / "checkpoints" / run / "final"
+    if not checkpoint.is_dir():
+        print(f"hare: no checkpoint at {checkpoint}: materialize checkpoints[{run}] first", file=sys.stderr)
+        return 1
+    if sys.stdin.isatty():
+        print(f"hare: chatting with {checkpoint}; an empty line ends", flush=True)
+    try:
+        chat_loop(checkpoint, sys.stdin, sys.stdout, system, max_new_tokens, temperature)
+    except ValueError as e:
+        print(f"hare: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """`hare ...`; a config that cannot be used prints one message (file, key path, reason) and exits 2."""
     from hare_assets.core.settings import ConfigError
@@ -284,7 +303,14 @@ def _main(argv: list[str] | None = None) -> int:
     e.add_argument("directory", help="new or empty target folder")
     e.add_argument("--run", help="the run partition (training_mix, tokenized_shards' tables, checkpoints)")
     e.add_argument("--push", metavar="REPO", help="also upload to the Hub repo (HfApi.upload_folder; token: HF_TOKEN)")
+    c = sub.add_parser("chat", help="talk to a chat checkpoint in the terminal (its chat template, streamed tokens)")
+    c.add_argument("--run", default="chat", help="the training run whose final checkpoint answers (default: chat)")
+    c.add_argument("--system", help="a system turn to start the conversation with")
+    c.add_argument("--max-new-tokens", type=int, default=256)
+    c.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
     args = parser.parse_args(argv)
+    if args.command == "chat":
+        return chat(args.run, args.system, args.max_new_tokens, args.temperature)
     if args.command == "materialize":
         if args.job and args.select:
             parser.error("give --job or --select, not both")

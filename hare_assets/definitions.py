@@ -13,6 +13,7 @@ from hare_assets.core.settings import Settings, load_settings
 from hare_assets.decontamination import assets as decontamination_assets
 from hare_assets.dedup import assets as dedup_assets
 from hare_assets.evaluation import assets as evaluation_assets
+from hare_assets.finetuning import assets as finetuning_assets
 from hare_assets.mixture import assets as mixture_assets
 from hare_assets.sources import assets as sources_assets
 from hare_assets.sql_models import assets as sql_model_assets
@@ -21,8 +22,8 @@ from hare_assets.topics import assets as topics_assets
 from hare_assets.training import assets as training_assets
 
 # In data-flow order (the order of the README's asset table).
-STAGES = (sources_assets, cleaning_assets, dedup_assets, topics_assets, synthesis_assets, decontamination_assets,
-          mixture_assets, training_assets, evaluation_assets, sql_model_assets)
+STAGES = (sources_assets, cleaning_assets, dedup_assets, topics_assets, synthesis_assets, finetuning_assets,
+          decontamination_assets, mixture_assets, training_assets, evaluation_assets, sql_model_assets)
 EXPENSIVE_GROUPS = ("training", "evaluation")
 
 

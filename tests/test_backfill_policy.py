@@ -38,6 +38,7 @@ def write_corpus(tmp: Path, data: Path, sources: list[str], partitions_per_run: 
         raw["sources"].append({"name": name, "category": "C4", "weight": 1.0, "uri": str(folder / "*.jsonl"),
                                "format": "jsonl"})
     raw["topics"]["seed_sources"] = {}
+    raw["chat"]["sources"] = []
     raw["ingestion"]["partitions_per_run"] = partitions_per_run
     tmp.mkdir(parents=True, exist_ok=True)
     cfg = tmp / "cfg.yaml"

@@ -66,6 +66,7 @@ def corpus(tmp_path_factory):
         {"name": "wiki", "category": "Wiki", "weight": 7.78, "uri": "data/wiki/*.jsonl", "format": "jsonl"},
     ]
     raw["topics"]["seed_sources"] = {}
+    raw["chat"]["sources"] = []
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(raw))
     with pytest.MonkeyPatch.context() as mp:

@@ -15,6 +15,7 @@ GROUPS = {
     "topics": {"topic_clusters", "synthesis_seeds"},
     "d2": {"d2_documents"},
     "d3": {"d3_samples"},
+    "finetuning": {"chat_sft_samples"},
     "decontamination": {"benchmark_ngrams", "decontaminated_documents", "contamination_report"},
     "mixture": {"training_mix", "tokenized_shards"},
     "training": {"checkpoints"},
@@ -46,14 +47,18 @@ def test_lineage_chain(hare_home):
         assert dg.AssetKey(up) in g.get(dg.AssetKey(down)).parent_keys, (up, down)
     assert dg.AssetKey("benchmark_ngrams") in g.get(dg.AssetKey("decontaminated_documents")).parent_keys
     assert dg.AssetKey("checkpoints") in g.get(dg.AssetKey("leakage_scores")).parent_keys
+    # The chat fine-tune: its conversations are decontaminated with the mix and packed for its run.
+    assert dg.AssetKey("raw_documents") in g.get(dg.AssetKey("chat_sft_samples")).parent_keys
+    for down in ("decontaminated_documents", "tokenized_shards"):
+        assert dg.AssetKey("chat_sft_samples") in g.get(dg.AssetKey(down)).parent_keys
 
 
 def test_partitions(hare_home):
     g = graph(hare_home)
-    assert len(g.get(dg.AssetKey("raw_documents")).partitions_def.get_partition_keys()) == 23
+    assert len(g.get(dg.AssetKey("raw_documents")).partitions_def.get_partition_keys()) == 25
     assert len(g.get(dg.AssetKey("cleaned_documents")).partitions_def.get_partition_keys()) == 19
     assert g.get(dg.AssetKey("d1_signals")).partitions_def == g.get(dg.AssetKey("cleaned_documents")).partitions_def
-    runs = ["stage1", "stage2", "abl_d1", "abl_d1_d2", "abl_d1_d2_d3"]
+    runs = ["stage1", "stage2", "abl_d1", "abl_d1_d2", "abl_d1_d2_d3", "chat"]
     for name in ("training_mix", "tokenized_shards", "checkpoints", "benchmark_scores", "leakage_scores"):
         assert g.get(dg.AssetKey(name)).partitions_def.get_partition_keys() == runs
 

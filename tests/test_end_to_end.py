@@ -77,7 +77,8 @@ def test_warehouse_has_a_relation_per_table_like_asset(wh):
             "topic_clusters", "synthesis_seeds", "d2_documents", "d3_samples", "d3_rejections", "benchmark_ngrams",
             "decontaminated_documents", "decontamination_rejections", "contamination_report", "training_mix",
             "mix_report", "tokenized_shards", "benchmark_scores", "leakage_scores", "source_stats",
-            "token_budget", "leaderboard", "contamination_summary", "request_cache"} <= names
+            "token_budget", "leaderboard", "contamination_summary", "request_cache", "chat_sft_samples",
+            "chat_sft_rejections"} <= names
 
 
 def test_ingestion_accounts_for_every_record(run, wh):
@@ -159,15 +160,16 @@ def test_mix_shards_checkpoints_scores(run, wh):
         assert man["total_sequences"] > 0 and man["seq_len"] == 256
         assert (home / "checkpoints" / run_name / "final" / "config.json").exists()
     scores = q(wh, "select run, benchmark, value from benchmark_scores")
-    assert len(scores) == 5 * 6 and all(0.0 <= v <= 1.0 for _, _, v in scores)
+    assert len(scores) == 6 * 6 and all(0.0 <= v <= 1.0 for _, _, v in scores)
     board = q(wh, "select origin, count(*) from leaderboard group by 1 order by 1")
-    assert board == [("paper Table 1", 10), ("this platform", 5)]
+    assert board == [("paper Table 1", 10), ("paper Table 7", 3), ("this platform", 6)]
+    assert q(wh, "select average from leaderboard where model = 'HARE 1.1B chat'") == [(40.0,)]
     # The sample's runs are scored on a few items a task: a subset, never ranked among the paper's rows.
     runs = q(wh, "select rank, subset, note, items_scored < items_full from leaderboard where origin = 'this platform'")
     assert {(r[0], r[1], r[3]) for r in runs} == {(None, True, True)} and all("not ranked" in r[2] for r in runs)
-    assert q(wh, "select count(rank), max(rank) from leaderboard where origin = 'paper Table 1'") == [(10, 10)]
+    assert q(wh, "select count(rank), max(rank) from leaderboard where origin like 'paper%'") == [(13, 13)]
     detail = q(wh, "select count(*), count(*) filter (where subset), count(rank) from leaderboard_tasks")[0]
-    assert detail == (15 * 6, 5 * 6, 10 * 6)
+    assert detail == (19 * 6, 6 * 6, 13 * 6)
     scored = q(wh, "select min(n_items), bool_and(n_items < n_items_full), bool_and(subset) from benchmark_scores")[0]
     assert scored[0] >= 1 and scored[1:] == (True, True)
     leak = q(wh, "select count(*), count(distinct benchmark) from leakage_scores where run = 'stage2'")[0]
@@ -178,6 +180,38 @@ def test_mix_shards_checkpoints_scores(run, wh):
                       bool_and(delta_stderr is null or delta_within_error = (abs(delta) < 1.96 * delta_stderr))
                       from leakage_scores""")[0]
     assert splits == (True, True, True, True)
+
+
+def test_chat_chain(run, wh):
+    """Appendix C.1 on the sample: conversations from four sources, decontaminated with the mix, packed
+    with a loss mask, fine-tuned from stage2, scored."""
+    home, _ = run
+    sources = dict(q(wh, "select source, count(*) from chat_sft_samples group by 1"))
+    assert set(sources) == {"dolly", "autocot", "metamathqa", "ultrachat200k"}
+    raw = q(wh, "select count(*) from raw_documents where source in ('dolly', 'autocot', 'metamathqa', 'ultrachat200k')")
+    assert raw[0][0] == sum(sources.values()) + q(wh, "select count(*) from chat_sft_rejections")[0][0]
+    assert q(wh, "select count(*) from chat_sft_samples where messages like '%\"role\": \"system\"%'")[0][0] \
+        == sum(sources.values())
+    assert q(wh, "select max(len(json_extract(messages, '$[*]'))) from chat_sft_samples where source = 'ultrachat200k'")[0][0] > 3
+    # The planted MetaMathQA copy of GSM8K test:3 is removed as part chat.
+    removed = set(q(wh, """select source, benchmark, item_id from decontamination_rejections
+                           where mix_part = 'chat' and reason = 'benchmark_overlap'"""))
+    assert ("metamathqa", "gsm8k", "test/test:3") in removed
+    assert q(wh, "select sum(removed) from contamination_report where part = 'chat'")[0][0] >= 1
+    man = json.loads((home / "lake" / "tokenized_shards" / "chat" / "manifest.json").read_text())
+    assert man["loss_mask"] and man["chat_template"] == "hare-chat-v1" and man["label_tokens"] > 0
+    assert man["too_long_samples"] == 0 and man["total_sequences"] > 0
+    final = home / "checkpoints" / "chat" / "final"
+    state = json.loads((final / "trainer_state.json").read_text())
+    assert state["chat_template"] == "hare-chat-v1" and state["init_from"].endswith("checkpoints/stage2/final")
+    assert (final / "chat_template.jinja").is_file()
+    assert len(q(wh, "select * from benchmark_scores where run = 'chat'")) == 6
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        def latest(run_name):
+            return instance.fetch_materializations(dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("checkpoints"), asset_partitions=[run_name]), limit=1).records[0].asset_materialization
+        # Lineage to the exact base checkpoint: stage2's data version (its content hash).
+        assert latest("chat").metadata["init_from_data_version"].value == latest("stage2").tags["dagster/data_version"]
 
 
 def test_training_evaluation_and_ablation(run, wh):

@@ -17,6 +17,7 @@ def config(tmp_path, sources: list[dict]) -> str:
     raw["sample_corpus"] = {"enabled": False}
     raw["sources"] = sources
     raw["topics"]["seed_sources"] = {}
+    raw["chat"]["sources"] = []
     p = tmp_path / "cfg.yaml"
     p.write_text(yaml.safe_dump(raw))
     return str(p)

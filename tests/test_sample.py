@@ -27,6 +27,7 @@ D1_SOURCES = ("RedPajamaC4", "RedPajamaArxiv", "Pubmed", "S2orc", "PhiPapers", "
               "RedPajamaStackExchange", "HackerNews", "FreeLaw", "PileofLaw", "AMPS", "DM_math", "Orca_math",
               "OpenWebMath", "Fanfics", "RedPajamaWiki", "The-Stack", "StackOverFlow")
 OPEN_SOURCES = ("cosmopedia", "dolly", "openhermes", "autocot")
+CHAT_SOURCES = ("metamathqa", "ultrachat200k")  # read only by chat_sft_samples
 MIN_PLANTED = {"pii": 12, "url": 10, "non_english": 5, "truncated": 5, "short": 3, "boilerplate": 3,
                "contamination": 6}
 MALFORMED = {("HackerNews", "bad_json"), ("PhiPapers", "missing_text_field"), ("S2orc", "invalid_utf8"),
@@ -60,9 +61,11 @@ def raw_records(root: Path, rel: str, fmt: str) -> list:
 
 
 def text_of(record, field: str) -> str | None:
+    if isinstance(record, dict) and "query" in record:  # MetaMathQA: the question is half the conversation
+        return f"{record['query']}\n{record[field]}"
     value = record.get(field) if isinstance(record, dict) else None
-    if isinstance(value, list):  # openhermes turns
-        return "\n".join(turn["value"] for turn in value)
+    if isinstance(value, list):  # openhermes turns ("value"), ultrachat messages ("content")
+        return "\n".join(turn.get("value", turn.get("content")) for turn in value)
     return value
 
 
@@ -140,7 +143,7 @@ def test_a_foreign_folder_is_not_overwritten(tmp_path):
 
 def test_layout_and_counts_match_the_manifest(sample):
     root, manifest = sample
-    assert set(manifest["sources"]) == set(D1_SOURCES + OPEN_SOURCES)
+    assert set(manifest["sources"]) == set(D1_SOURCES + OPEN_SOURCES + CHAT_SOURCES)
     on_disk = sorted(p.relative_to(root).as_posix() for p in (root / "sources").rglob("*") if p.is_file())
     assert on_disk == sorted(f for s in manifest["sources"].values() for f in s["files"])
     total = 0
@@ -241,6 +244,8 @@ def test_clean_documents_are_complete_varied_and_distinct(sample, texts):
     clean = {k: t for k, t in texts.items() if k not in planted}
     for (source, _, _), text in clean.items():
         assert not re.search(r"\w@\w|https?://|www\.", text), source  # no PII or links by accident
+        if source in CHAT_SOURCES:  # conversations, not documents: short turns, MetaMathQA ends on its answer
+            continue
         if source != CODE:
             assert text.rstrip()[-1] in ".!?\"" and 80 <= len(text.split()) <= 400, source
     pairs = itertools.combinations(clean.values(), 2)

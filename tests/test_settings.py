@@ -35,7 +35,10 @@ def test_default_config_lists_table3_and_open_sources(hare_home):
     d1 = {x.name: (x.category, x.weight) for x in s.d1_sources}
     assert d1 == TABLE3
     assert sum(w for _, w in d1.values()) == pytest.approx(46.5)
-    assert {x.name for x in s.sources if x.part != "d1"} == {"cosmopedia", "dolly", "openhermes", "autocot"}
+    assert {x.name for x in s.sources if x.part != "d1"} == {"cosmopedia", "dolly", "openhermes", "autocot",
+                                                               "metamathqa", "ultrachat200k"}
+    assert {x.name for x in s.sources if x.part == "chat"} == {"metamathqa", "ultrachat200k"}
+    assert s.chat.sources == ("dolly", "autocot", "metamathqa", "ultrachat200k")
     assert [b.name for b in s.benchmarks] == ["mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k"]
     assert s.mixture.weights == {"d1": 46.5, "d2_synthetic": 7.7, "d2_open": 5.93, "d3_restruct": 23.5, "d3_open": 16.37}
     assert s.sources[0].uri.startswith(str(hare_home))  # ${HARE_HOME} expanded
@@ -45,6 +48,7 @@ def test_hare_config_overrides_and_relative_paths(tmp_path, hare_home, monkeypat
     raw = default_raw()
     raw["sources"] = [{"name": "mine", "category": "C4", "weight": 1.0, "uri": "data/*.jsonl", "format": "jsonl"}]
     raw["topics"]["seed_sources"] = {}
+    raw["chat"]["sources"] = []
     monkeypatch.setenv("HARE_CONFIG", str(write(tmp_path, raw)))
     s = load_settings()
     assert [x.name for x in s.sources] == ["mine"]
@@ -58,6 +62,11 @@ def test_hare_config_overrides_and_relative_paths(tmp_path, hare_home, monkeypat
     (lambda r: r["cleaning"].update(language_threshold=3), "cleaning.language_threshold", "less than or equal to 1"),
     (lambda r: r["mixture"]["runs"]["stage1"].update(parts=["d9"]), "mixture.runs.stage1.parts", "unknown mix parts"),
     (lambda r: r["dedup"].update(typo=1), "dedup.typo", "Extra inputs are not permitted"),
+    (lambda r: r["mixture"]["runs"]["chat"].update(parts=["chat", "d1"]), "mixture.runs.chat",
+     "a chat run has parts [chat] and a template"),
+    (lambda r: r["chat"].update(sources=["dolly", "cosmopedia"]), "(top level)",
+     "chat.sources: 'cosmopedia' is not a configured source with a converter"),
+    (lambda r: r["decontamination"]["ngram"].pop("chat"), "decontamination.ngram", "missing ['chat']"),
     (lambda r: r["benchmarks"][1].update(name="mmlu_pro"), "benchmarks.1.name",
      "Input should be 'mmlu', 'arc_challenge', 'truthfulqa', 'winogrande', 'hellaswag' or 'gsm8k'"),
 ])

@@ -577,9 +577,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "sft"
 
 def _through_ingestion(name: str, text_field: str, records: list, tmp_path: Path) -> list[dict]:
     """Records as d3_samples sees them: ingested into raw_documents rows (the real reader), then rebuilt."""
+    from hare_assets.core.schemas import record_from_document
     from hare_assets.core.settings import Source
     from hare_assets.sources.reader import iter_records, to_document
-    from hare_assets.synthesis.converters import record_from_document
 
     path = tmp_path / name / "part-0.jsonl"
     path.parent.mkdir(parents=True)

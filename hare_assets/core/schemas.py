@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 
 DOCUMENT_SCHEMA = pa.schema([
@@ -156,3 +158,10 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
 
 def column_description(name: str) -> str | None:
     return COLUMN_DESCRIPTIONS.get(name)
+
+
+def record_from_document(text: str, meta: str, text_field: str) -> dict:
+    """A source record back from its raw_documents row: ingestion moved `text_field` out of the record
+    (JSON-encoding structured values such as chat turns) and kept the other fields in `meta`."""
+    record = {k: v for k, v in json.loads(meta).items() if k not in ("_file", "_line")}
+    return {**record, text_field: text}

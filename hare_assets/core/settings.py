@@ -26,9 +26,11 @@ from pydantic import (
 PACKAGED_CONFIG = Path(__file__).parents[1] / "default_config.yaml"
 # The benchmarks decontamination and evaluation know (core/benchmarks.py has a loader for each).
 BENCHMARK_NAMES = ("mmlu", "arc_challenge", "truthfulqa", "winogrande", "hellaswag", "gsm8k")
-# The five parts of the final mix (paper Figure 2b) and the source `part` each open source feeds.
-MIX_PARTS = ("d1", "d2_synthetic", "d2_open", "d3_restruct", "d3_open")
-OPEN_PART_OF = {"d1": "d1", "d2": "d2_open", "d3": "d3_open"}
+# The five parts of the final mix (paper Figure 2b), the chat fine-tune's part (Appendix C.1: its own
+# runs, never in the pre-training mix) and the source `part` each open source feeds.
+MIX_PARTS = ("d1", "d2_synthetic", "d2_open", "d3_restruct", "d3_open", "chat")
+OPEN_PART_OF = {"d1": "d1", "d2": "d2_open", "d3": "d3_open", "chat": "chat"}
+DECONTAMINATED_PARTS = ("d1", "d2", "d3", "chat")
 FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet", "hf")
 
 
@@ -43,14 +45,14 @@ class _Strict(BaseModel):
 class Source(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     category: str
-    part: Literal["d1", "d2", "d3"] = "d1"
+    part: Literal["d1", "d2", "d3", "chat"] = "d1"  # chat: read only for chat_sft_samples
     weight: float = Field(ge=0)
     uri: str
     # json: a JSON array of records, or one record (OpenHermes-2.5 ships an array).
     format: Literal["jsonl", "jsonl.gz", "jsonl.zst", "json", "parquet", "hf"]
     text_field: str = "text"
-    # How an open SFT source's records become task samples (d3 sources only).
-    converter: Literal["dolly", "openhermes", "autocot"] | None = None
+    # How an open SFT source's records become task samples (d3) or chat messages (chat.sources).
+    converter: Literal["dolly", "openhermes", "autocot", "metamathqa", "ultrachat"] | None = None
     # Provenance, for the dataset and model cards: a Hugging Face license id (SPDX-like: odc-by,
     # apache-2.0, cc-by-sa-4.0, ...), or "other" / "unknown" with what is known in license_note.
     license: str = Field("unknown", pattern=r"^[a-z0-9.\-]+$")
@@ -64,8 +66,8 @@ class Source(_Strict):
 
     @model_validator(mode="after")
     def _converter_only_for_d3(self) -> "Source":
-        if self.part == "d3" and self.converter is None:
-            raise ValueError("a d3 source needs a converter (dolly, openhermes or autocot)")
+        if self.part in ("d3", "chat") and self.converter is None:
+            raise ValueError(f"a {self.part} source needs a converter (dolly, openhermes, autocot, metamathqa, ultrachat)")
         if self.uri.startswith("hf://") != (self.format == "hf"):
             raise ValueError("format 'hf' goes with an hf:// uri and only with one")
         return self
@@ -218,19 +220,32 @@ class LengthLimit(_Strict):
 class Decontamination(_Strict):
     # N per part: an int, or [lo, hi] (see decontamination/scoring.py for how a range applies).
     ngram: dict[str, int | tuple[int, int]] = Field(
-        default_factory=lambda: {"d1": 13, "d2": (10, 15), "d3": (4, 8)})
+        default_factory=lambda: {"d1": 13, "d2": (10, 15), "d3": (4, 8), "chat": (4, 8)})
     max_repetition_rate: float = Field(0.5, ge=0, le=1)
     length: dict[str, LengthLimit] = Field(default_factory=lambda: {
         "d1": LengthLimit(min_tokens=0, max_tokens=1_000_000),
         "d2": LengthLimit(min_tokens=0, max_tokens=2048),
-        "d3": LengthLimit(min_tokens=0, max_tokens=512)})
+        "d3": LengthLimit(min_tokens=0, max_tokens=512),
+        "chat": LengthLimit(min_tokens=0, max_tokens=1_000_000)})
+
+    @field_validator("length")
+    @classmethod
+    def _length_keys(cls, v: dict) -> dict:
+        missing = sorted(set(DECONTAMINATED_PARTS) - set(v))
+        unknown = sorted(set(v) - set(DECONTAMINATED_PARTS))
+        if missing or unknown:
+            raise ValueError(f"give a limit for each of {list(DECONTAMINATED_PARTS)}; missing {missing}, unknown {unknown}")
+        return v
 
     @field_validator("ngram")
     @classmethod
     def _ngram_keys(cls, v: dict) -> dict:
+        missing = sorted(set(DECONTAMINATED_PARTS) - set(v))
+        if missing:
+            raise ValueError(f"give N for each of {list(DECONTAMINATED_PARTS)}; missing {missing}")
         for part, n in v.items():
-            if part not in ("d1", "d2", "d3"):
-                raise ValueError(f"unknown part {part!r} (use d1, d2, d3)")
+            if part not in DECONTAMINATED_PARTS:
+                raise ValueError(f"unknown part {part!r} (use {', '.join(DECONTAMINATED_PARTS)})")
             lo, hi = (n, n) if isinstance(n, int) else n
             if not 1 <= lo <= hi:
                 raise ValueError(f"{part}: n-gram sizes must satisfy 1 <= lo <= hi, got {n}")
@@ -240,6 +255,9 @@ class Decontamination(_Strict):
 class MixRun(_Strict):
     parts: tuple[str, ...]
     token_budget: int = Field(gt=0)
+    # A chat template of model_training.chat_template (hare-chat-v1): the run's rows are its chat_sft_samples
+    # rendered in it, one conversation per row with a loss mask on the assistant turns (parts must be [chat]).
+    template: str | None = None
 
     @field_validator("parts")
     @classmethod
@@ -248,6 +266,12 @@ class MixRun(_Strict):
         if unknown:
             raise ValueError(f"unknown mix parts {unknown}; known: {list(MIX_PARTS)}")
         return v
+
+    @model_validator(mode="after")
+    def _chat_runs_alone(self) -> "MixRun":
+        if ("chat" in self.parts or self.template is not None) and (self.parts != ("chat",) or self.template is None):
+            raise ValueError("a chat run has parts [chat] and a template, and only such a run has either")
+        return self
 
 
 class Mixture(_Strict):
@@ -306,6 +330,15 @@ class Training(_Strict):
         return self
 
 
+class Chat(_Strict):
+    """chat_sft_samples (paper Appendix C.1): which sources become conversations, and how."""
+    sources: tuple[str, ...] = ()  # configured sources with a converter (dolly, autocot, metamathqa, ultrachat)
+    template: str = "hare-chat-v1"  # the chat template whose length counts (model_training.chat_template)
+    # Put first in every conversation that has no system turn (the paper's template has the three roles).
+    system_prompt: str | None = "You are a helpful assistant."
+    max_tokens: int = Field(2048, gt=0)  # templated length (BOS to the last end-of-turn); longer ones are rejected
+
+
 class Evaluation(_Strict):
     # Items scored per benchmark (lm-eval's `limit`, per MMLU subject); null scores everything (the protocol).
     max_items_per_benchmark: int | None = Field(None, gt=0)
@@ -333,6 +366,7 @@ class Settings(_Strict):
     decontamination: Decontamination = Decontamination()
     mixture: Mixture
     training: Training
+    chat: Chat = Chat()
     evaluation: Evaluation = Evaluation()
     compute: Compute = Compute()
 
@@ -348,6 +382,10 @@ class Settings(_Strict):
         no_share = sorted(set(self.topics.seed_sources.values()) - set(self.synthesis.d2_category_shares))
         if no_share:
             raise ValueError(f"synthesis.d2_category_shares: no share for seed categories {no_share}")
+        by_name = {s.name: s for s in self.sources}
+        for name in self.chat.sources:
+            if name not in by_name or by_name[name].converter is None:
+                raise ValueError(f"chat.sources: {name!r} is not a configured source with a converter")
         missing = sorted(set(self.training.runs) - set(self.mixture.runs))
         if missing:
             raise ValueError(f"training.runs: {missing} have no mixture.runs entry of the same name")

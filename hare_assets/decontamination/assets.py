@@ -44,8 +44,9 @@ from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, removal
 from hare_assets.decontamination.scoring import check_texts
 from model_training.tokenizer import process_tokenizer
 
-# Mix inputs: (asset, paper part) in the order they are checked.
-INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"))
+# Mix inputs: (asset, paper part) in the order they are checked; the chat fine-tune's conversations too
+# (SFT data leaks benchmarks as well), as their own part.
+INPUTS = (("d1_documents", "d1"), ("d2_documents", "d2"), ("d3_samples", "d3"), ("chat_sft_samples", "chat"))
 # benchmark / item_id: where the document's first matched n-gram comes from (null: no n-gram matched).
 MIX_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string()), ("source_weight", pa.float64()),
                         ("tokens", pa.int64()), ("repetition_rate", pa.float64()), ("benchmark", pa.string()),
@@ -201,7 +202,8 @@ def decontaminated_card(settings: Settings, kept: pa.Table, removed: pa.Table, r
     ngrams = ", ".join(f"{part} {n if isinstance(n, int) else f'{n[0]}-{n[1]}'}" for part, n in cfg.ngram.items())
     limits = ", ".join(f"{part} {lim.min_tokens}-{lim.max_tokens:,}" for part, lim in cfg.length.items())
     report = [r for r in report_rows(kept, removed, [b.name for b in settings.benchmarks]) if r["with_overlap"]]
-    built = ("Every D1 document, D2 document and D3 sample is tokenized with the Mistral v1 tokenizer and checked "
+    built = ("Every D1 document, D2 document, D3 sample and chat conversation (part chat) is tokenized with the "
+             "Mistral v1 tokenizer and checked "
              f"against its part's length limits ({limits} tokens), then its repetition rate (the share of its word "
              "n-gram positions whose n-gram occurs in any item of any split of the benchmarks "
              f"{', '.join(b.name for b in settings.benchmarks)}; N per part: {ngrams}) is computed; a document whose "
@@ -214,7 +216,8 @@ def decontaminated_card(settings: Settings, kept: pa.Table, removed: pa.Table, r
         "No document shares an n-gram with a benchmark."
     return dataset_card(name="HARE decontaminated documents", rows=kept.num_rows,
                         licenses=[r["license"] for r in rows], source_rows=rows,
-                        summary=("D1, D2 and D3 after decontamination against the six benchmarks: what the mix samples "
+                        summary=("D1, D2, D3 and the chat conversations after decontamination against the six "
+                                 "benchmarks: what the mix samples "
                                  "from, with each document's part, Mistral v1 token count and repetition rate."),
                         sections=[("How it was built", built), ("Counts", counts),
                                   ("Decontamination report (per part x benchmark with overlap)", report_md)])
@@ -258,11 +261,13 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         asset(
             name="decontaminated_documents",
             group_name="decontamination",
-            deps=["benchmark_ngrams", "d1_documents", "d2_documents", "d3_samples"],
+            deps=["benchmark_ngrams", "d1_documents", "d2_documents", "d3_samples", "chat_sft_samples"],
             config=[cfg, names, source_provenance(settings.sources)],
-            check_specs=[conservation_spec("decontaminated_documents", "D1 documents, D2 documents and D3 samples")],
+            check_specs=[conservation_spec("decontaminated_documents",
+                                          "D1 documents, D2 documents, D3 samples and chat conversations")],
             kinds={"parquet"},
-            description=("Every document entering the mix (D1, D2, D3): first the length limits per part in Mistral "
+            description=("Every document entering the mix (D1, D2, D3) and every chat fine-tune conversation (part "
+                         "chat, its turns' text): first the length limits per part in Mistral "
                          f"v1 tokens ({limits}), then the repetition rate = share of the document's n-grams found in "
                          f"the benchmark index (N per part: {ngrams}); a document above the max rate "
                          f"({cfg.max_repetition_rate}) is removed. Removed rows keep the matched benchmark, item id, "

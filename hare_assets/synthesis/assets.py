@@ -23,10 +23,14 @@ from hare_assets.core.meta import (
 from hare_assets.core.provenance import document_rows, source_provenance
 from hare_assets.core.rejection import Rejection
 from hare_assets.core.resources import HareResource
-from hare_assets.core.schemas import DOCUMENT_SCHEMA, with_rejection_fields
+from hare_assets.core.schemas import (
+    DOCUMENT_SCHEMA,
+    record_from_document,
+    with_rejection_fields,
+)
 from hare_assets.core.settings import Settings, Synthesis, category_tokens
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.synthesis.converters import convert, record_from_document
+from hare_assets.synthesis.converters import convert
 from hare_assets.synthesis.prompts import D3_TASKS, choose_template
 from hare_assets.synthesis.rendering import format_sample
 from hare_assets.synthesis.validators import validate

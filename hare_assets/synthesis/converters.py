@@ -2,7 +2,7 @@
 
     out = convert("dolly", record)        # list of {"task", "text"}, or a Rejection(reason)
 
-`record_from_document` rebuilds a source record from its raw_documents row first.
+`core.schemas.record_from_document` rebuilds a source record from its raw_documents row first.
 """
 
 from __future__ import annotations
@@ -198,13 +198,6 @@ def convert_autocot(record: Any) -> Converted:
     if not out:
         return Rejection("empty_demo")
     return out
-
-
-def record_from_document(text: str, meta: str, text_field: str) -> dict:
-    """A source record back from its raw_documents row: ingestion moved `text_field` out of the record
-    (JSON-encoding structured values such as chat turns) and kept the other fields in `meta`."""
-    record = {k: v for k, v in json.loads(meta).items() if k not in ("_file", "_line")}
-    return {**record, text_field: text}
 
 
 CONVERTERS: dict[str, Callable[[Any], Converted]] = {

@@ -72,9 +72,10 @@ def launch_command(training: Training, config_path: Path) -> list[str]:
     return [*training.command_prefix, sys.executable, "-m", "model_training.train", *args]
 
 
-def shards_data_version(context: dg.AssetExecutionContext, run: str) -> str | None:
+def data_version(context: dg.AssetExecutionContext, asset: str, run: str) -> str | None:
+    """The latest data version of `asset`[run]: the shards a run read, or the checkpoint it continued from."""
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("tokenized_shards"), asset_partitions=[run]), limit=1).records
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[run]), limit=1).records
     if not records:
         return None
     return records[0].asset_materialization.tags.get("dagster/data_version")
@@ -129,7 +130,11 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
         metadata = {**(result.metadata or {}), **moved}
         curve = Path(metadata["loss_curve_png"].value)
         licenses = shard_licenses(Path(cfg["shards_dir"]))
-        shards_version = shards_data_version(context, run) or "unknown"
+        shards_version = data_version(context, "tokenized_shards", run) or "unknown"
+        run_cfg = settings.training.runs[run]
+        # A fine-tune (chat) or stage 2: the exact base checkpoint it started from, beside its path in run_config.
+        base = ({"init_from_data_version": data_version(context, "checkpoints", run_cfg.init_from) or "unknown"}
+                if run_cfg.init_from else {})
         # What the model card is built from, kept beside it: `hare export` rebuilds the card with the latest scores.
         info = {"run": run, "preset": cfg["preset"], "parts": list(settings.mixture.runs[run].parts),
                 "mix_tokens": sum(r["tokens"] for r in licenses), "licenses": licenses, "run_config": cfg,
@@ -147,6 +152,7 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
                       **card_metadata(card, card_path),
                       "loss_curve": dg.MetadataValue.md(f"{inline_png(curve, 'loss curve')}\n\n`{curve}`"),
                       "tokenized_shards_data_version": shards_version,
+                      **base,
                       "dagster_run": dg.MetadataValue.dagster_run(context.run_id),
                       "run_config": dg.MetadataValue.json(cfg),
                       # What the run saw: every source's license and token share, from its shards' manifest.

@@ -81,7 +81,16 @@ SOURCES = (
     SourceSpec("openhermes", "jsonl", "conversations", 1, 10, genres.hermes_record, GENERAL_TOPICS),
     SourceSpec("autocot", "jsonl", "rationale", 1, 10, genres.autocot_record, ("mathematics",)),
 )
-SPECS = {s.name: s for s in SOURCES}
+# The chat fine-tune's sources (Appendix C.1), drawn from their own seeded generator after everything
+# above, so adding them left the other sources' bytes unchanged.
+CHAT_SOURCES = (
+    SourceSpec("metamathqa", "jsonl", "response", 1, 8, genres.metamath_record, ("mathematics",)),
+    SourceSpec("ultrachat200k", "jsonl", "messages", 1, 8, genres.ultrachat_record, GENERAL_TOPICS),
+)
+CHAT_SEED = SEED + 12
+# A MetaMathQA record that is a GSM8K test item, question and solution: chat_sft_samples must remove it.
+CHAT_CONTAMINATION = ("metamathqa", "gsm8k", "test:3")
+SPECS = {s.name: s for s in (*SOURCES, *CHAT_SOURCES)}
 
 # ---------------------------------------------------------------- what gets planted where
 
@@ -191,7 +200,7 @@ class Doc:
 class Corpus:
     def __init__(self, rng: random.Random):
         self.rng = rng
-        self.docs: dict[str, list[Doc]] = {s.name: [] for s in SOURCES}
+        self.docs: dict[str, list[Doc]] = {s.name: [] for s in (*SOURCES, *CHAT_SOURCES)}
 
     def text(self, source: str, doc: Doc) -> str:
         return doc.record[SPECS[source].text_field]
@@ -364,6 +373,19 @@ def plant_malformed(corpus: Corpus) -> None:
         corpus.insert(source, Doc(None, raw=raw, plants=[{"kind": "malformed", "reason": reason}]))
 
 
+def chat_documents(corpus: Corpus, items: list[FixtureItem]) -> None:
+    """The chat sources, from their own generator (CHAT_SEED), with one planted GSM8K item."""
+    rng = random.Random(CHAT_SEED)
+    for spec in CHAT_SOURCES:
+        corpus.docs[spec.name] = [Doc(spec.make(rng, TOPICS[spec.topics[i % len(spec.topics)]]))
+                                  for i in range(spec.records - (spec.name == CHAT_CONTAMINATION[0]))]
+    source, benchmark, item_id = CHAT_CONTAMINATION
+    item = next(i for i in items if (i.benchmark, i.item_id) == (benchmark, item_id))
+    record = {"type": "GSM_AnsAug", "query": item.context, "original_question": item.context, "response": item.answer}
+    corpus.docs[source].insert(rng.randint(0, len(corpus.docs[source])), Doc(record, plants=[
+        {"kind": "contamination", "benchmark": benchmark, "split": item.split, "item_id": item_id}]))
+
+
 # ---------------------------------------------------------------- writing
 
 def jsonl_bytes(docs: list[Doc]) -> bytes:
@@ -390,7 +412,7 @@ def split_parts(docs: list[Doc], parts: int) -> list[list[Doc]]:
 
 def write_sources(corpus: Corpus, root: Path) -> tuple[dict, list[dict]]:
     sources, planted = {}, []
-    for spec in SOURCES:
+    for spec in (*SOURCES, *CHAT_SOURCES):
         folder = root / "sources" / spec.name
         folder.mkdir(parents=True)
         files = []
@@ -421,6 +443,7 @@ def build(root: Path) -> dict:
     plant_short_and_boilerplate(corpus)
     plant_contamination(corpus, items)
     plant_malformed(corpus)
+    chat_documents(corpus, items)
     sources, planted = write_sources(corpus, root)
     manifest = {"version": 1, "seed": SEED, "sources": sources, "planted": planted,
                 "benchmarks": benchmarks, "benchmarks_rephrased": rephrased}

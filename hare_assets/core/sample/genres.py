@@ -707,3 +707,28 @@ def autocot_record(rng: random.Random, topic: Topic) -> dict:
                           f"As a check, we work backwards from {answer} and recover the numbers given in the "
                           "question, so the calculation is consistent.", f"Therefore, the answer is {answer}."])
     return {"question": question, "rationale": rationale, "answer": str(answer)}
+
+
+METAMATH_TYPES = ("GSM_Rephrased", "GSM_AnsAug", "GSM_SV", "GSM_FOBAR", "MATH_AnsAug")
+
+
+def metamath_record(rng: random.Random, topic: Topic) -> dict:
+    """meta-math/MetaMathQA: {type, query, original_question, response}; responses end "The answer is: X"."""
+    question, steps, answer = word_problem(rng)
+    return {"type": rng.choice(METAMATH_TYPES), "query": question, "original_question": question,
+            "response": " ".join(steps) + f"\nThe answer is: {answer}"}
+
+
+FOLLOW_UPS = ("Can you give me an example?", "Why does that matter?", "Could you explain that more simply?",
+              "What should I read next about this?")
+
+
+def ultrachat_record(rng: random.Random, topic: Topic) -> dict:
+    """HuggingFaceH4/ultrachat_200k (train_sft): {prompt, prompt_id, messages: [{content, role}, ...]}."""
+    prompt = rng.choice(topic.questions)
+    messages = [{"content": prompt, "role": "user"},
+                {"content": " ".join(facts(rng, topic, rng.randint(3, 5))), "role": "assistant"}]
+    if rng.random() < 0.6:
+        messages += [{"content": rng.choice(FOLLOW_UPS), "role": "user"},
+                     {"content": " ".join(facts(rng, topic, rng.randint(2, 4))), "role": "assistant"}]
+    return {"prompt": prompt, "prompt_id": hashlib.sha256(prompt.encode()).hexdigest(), "messages": messages}
