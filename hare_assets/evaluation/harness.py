@@ -17,7 +17,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from hare_assets.core.generation.vllm_backend import device_engine_args
+from hare_assets.core.generation.vllm_engine import device_engine_args
 from hare_assets.evaluation.lm_eval_tasks import V1_TASKS, TaskSpec
 
 
