@@ -91,8 +91,10 @@ def save_checkpoint(output_dir: Path, backend, state: dict, runtime: Runtime, ke
     barrier()
     backend.save_state(tmp)  # every rank: DeepSpeed writes its optimizer shards
     barrier()
+    with backend.full_weights():
+        if runtime.is_main:
+            write_hf_checkpoint(tmp, backend.model, state)
     if runtime.is_main:
-        write_hf_checkpoint(tmp, backend.model, state)
         publish(tmp, target)
         prune_checkpoints(output_dir, keep)
     barrier()

@@ -1,9 +1,10 @@
-"""How one optimizer step runs: ``TorchBackend`` (one process) or ``DeepSpeedBackend`` (ZeRO 0-2 across
-ranks), both with AdamW and the warmup + cosine schedule; the loss, and the collectives the loop needs
-(``barrier``, ``mean_across_ranks``)."""
+"""How one optimizer step runs: ``TorchBackend`` (one process) or ``DeepSpeedBackend`` (ZeRO 0-3 across
+ranks: GPUs, or CPU processes over gloo), both with AdamW and the warmup + cosine schedule; the loss, and
+the collectives the loop needs (``barrier``, ``mean_across_ranks``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from functools import partial
@@ -62,6 +63,8 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig, plan: Plan, runtime: 
 class TorchBackend:
     """One process: fp32 master weights, bf16 autocast when the runtime asks for it."""
 
+    zero_stage = None
+
     def __init__(self, model: torch.nn.Module, cfg: RunConfig, plan: Plan, runtime: Runtime):
         self.model = model
         self.optimizer, self.scheduler = make_optimizer(model, cfg, plan, runtime)
@@ -87,6 +90,10 @@ class TorchBackend:
         self.optimizer.zero_grad(set_to_none=True)
         return float(grad_norm)
 
+    def full_weights(self) -> contextlib.AbstractContextManager:
+        """`model` holds its full weights already."""
+        return contextlib.nullcontext()
+
     def save_state(self, directory: Path) -> None:
         torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}, directory / OPTIMIZER_FILE)
 
@@ -101,8 +108,6 @@ def deepspeed_config(cfg: RunConfig, plan: Plan, runtime: Runtime) -> dict:
     zero = config.setdefault("zero_optimization", {})
     if "stage" in config:
         zero["stage"] = config.pop("stage")
-    if zero.get("stage", 0) > 2:
-        raise ValueError("ZeRO stage 3 is not supported: rank 0 must hold the full weights to write the HF checkpoint")
     config.update(
         train_batch_size=plan.rows_per_step,
         train_micro_batch_size_per_gpu=plan.micro_batch_size,
@@ -114,16 +119,18 @@ def deepspeed_config(cfg: RunConfig, plan: Plan, runtime: Runtime) -> dict:
 
 
 class DeepSpeedBackend:
-    """DeepSpeed ZeRO 0-2: the engine owns mixed precision, accumulation, clipping and the schedule."""
+    """DeepSpeed ZeRO 0-3: the engine owns mixed precision, accumulation, clipping and the schedule. On CPU
+    DeepSpeed picks its CPU accelerator and the gloo backend by itself (no oneCCL needed)."""
 
     def __init__(self, model: torch.nn.Module, cfg: RunConfig, plan: Plan, runtime: Runtime):
-        import deepspeed  # only on GPU runs that ask for it
+        import deepspeed  # only on runs that ask for it
 
         optimizer, scheduler = make_optimizer(model, cfg, plan, runtime)
         self.engine, _, _, self.scheduler = deepspeed.initialize(
             model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(cfg, plan, runtime)
         )
         self.model = self.engine.module
+        self.zero_stage = self.engine.zero_optimization_stage()
 
     @property
     def lr(self) -> float:
@@ -137,6 +144,15 @@ class DeepSpeedBackend:
 
     def optimizer_step(self) -> float:
         return float(self.engine.get_global_grad_norm() or 0.0)
+
+    def full_weights(self) -> contextlib.AbstractContextManager:
+        """Enter on every rank: under ZeRO-3 each rank holds a shard of each weight, gathered here (all ranks
+        take part) so that rank 0 can write the HF checkpoint from `model`; stages 0-2 hold them all."""
+        if self.zero_stage < 3:
+            return contextlib.nullcontext()
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(self.model.parameters()))
 
     def save_state(self, directory: Path) -> None:
         self.engine.save_checkpoint(str(directory / "deepspeed"), tag="state")

@@ -136,7 +136,7 @@ def resolve_runtime(cfg: RunConfig) -> Runtime:
     if attn == "auto":
         flash = device.type == "cuda" and bf16 and importlib.util.find_spec("flash_attn") is not None
         attn = "flash_attention_2" if flash else "sdpa"
-    use_deepspeed = cfg.deepspeed is not None and device.type == "cuda"
+    use_deepspeed = cfg.deepspeed is not None
     if world_size > 1 and not use_deepspeed:
-        raise ValueError("multi-process runs go through DeepSpeed: set `deepspeed` and run on CUDA")
+        raise ValueError("multi-process runs go through DeepSpeed: set `deepspeed`")
     return Runtime(device, amp_dtype, attn, rank, world_size, use_deepspeed)

@@ -2,6 +2,7 @@
 
     python -m model_training.train --run-config run.json
     deepspeed --num_gpus 8 --module model_training.train --run-config run.json   # with "deepspeed": {...}
+    deepspeed --num_accelerators 2 --module model_training.train --run-config run.json   # CPU: 2 processes, gloo
 
 run.json (defaults in ``model_training.run_config.RunConfig``)::
 
@@ -29,8 +30,9 @@ run.json (defaults in ``model_training.run_config.RunConfig``)::
   CUDA with bf16, else sdpa.
 - ``deepspeed``: a DeepSpeed config dict (``{"stage": 2}`` is short for
   ``{"zero_optimization": {"stage": 2}}``); batch sizes, clipping and bf16 are filled in from this
-  config. Used only on CUDA, ignored with a log line on CPU. ZeRO stages 0-2 only: their ranks hold
-  the full weights, so rank 0 writes the HF checkpoint directly.
+  config. On GPUs (NCCL) or CPU processes (gloo). ZeRO 0-2 ranks hold the full weights; under ZeRO-3
+  every rank gathers them for each HF checkpoint rank 0 writes. Each rank trains on its slice of a
+  step's rows, so a token_batch gives the same global batch whatever the number of ranks.
 """
 
 from __future__ import annotations
@@ -94,8 +96,6 @@ def train(cfg: RunConfig, log: Callable[[str], None] = log_to_stderr) -> dict:
     hf_logging.disable_progress_bar()  # per-checkpoint "Writing model shards" bars would drown the log
     runtime = resolve_runtime(cfg)
     log = log if runtime.is_main else log_nothing
-    if cfg.deepspeed is not None and not runtime.use_deepspeed:
-        log("deepspeed config ignored: no CUDA device")
     data = PackedSequences(cfg.shards_dir, cfg.seq_len)
     plan = make_plan(cfg, data.seq_len, runtime.world_size)
     output_dir = Path(cfg.output_dir)
@@ -154,10 +154,11 @@ def train(cfg: RunConfig, log: Callable[[str], None] = log_to_stderr) -> dict:
             saved_step = step
     if saved_step != state["step"]:  # the end state stays resumable, e.g. to extend max_steps
         save_checkpoint(output_dir, backend, state, runtime, cfg.keep_checkpoints)
+    with backend.full_weights():
+        final_dir = write_final(output_dir, backend.model, state) if runtime.is_main else None
     if not runtime.is_main:
         return {}
-    final_dir = write_final(output_dir, backend.model, state)
-    return summarize(output_dir, final_dir, state, metrics.rows, plan, peak)
+    return {**summarize(output_dir, final_dir, state, metrics.rows, plan, peak), "zero_stage": backend.zero_stage}
 
 
 def pipes_metadata(summary: dict) -> dict:

@@ -186,8 +186,6 @@ def test_deepspeed_config_is_filled_from_the_run_config():
     assert (config["train_batch_size"], config["train_micro_batch_size_per_gpu"], config["gradient_accumulation_steps"]) == (1024, 8, 8)
     assert config["bf16"] == {"enabled": True} and config["gradient_clipping"] == 1.0
     assert cfg.deepspeed == {"stage": 2, "zero_optimization": {"overlap_comm": True}}  # the run config is not mutated
-    with pytest.raises(ValueError, match="stage 3"):
-        deepspeed_config(RunConfig.from_dict({**base, "deepspeed": {"stage": 3}}), plan, runtime)
 
 
 def test_lr_schedule_warms_up_then_decays_to_min():
@@ -525,10 +523,10 @@ def test_launch_command_for_each_launcher():
     config = Path("/h/checkpoints/stage1.run.json")
     plain = launch_command(Training(runs={}), config)
     assert plain == [sys.executable, "-m", "model_training.train", "--run-config", str(config)]
-    cluster = launch_command(Training(runs={}, launcher="deepspeed", deepspeed_num_gpus=8,
+    cluster = launch_command(Training(runs={}, launcher="deepspeed", ranks_per_node=8,
                                       command_prefix=("srun", "--nodes=2")), config)
-    assert cluster == ["srun", "--nodes=2", "deepspeed", "--num_gpus", "8", "--module", "model_training.train",
-                       "--run-config", str(config)]
+    assert cluster == ["srun", "--nodes=2", str(Path(sys.executable).with_name("deepspeed")), "--num_accelerators", "8",
+                       "--module", "model_training.train", "--run-config", str(config)]
 
 
 def test_hub_benchmarks_use_lm_eval_builtin_tasks_with_v1_shots(tmp_path):

@@ -309,8 +309,9 @@ class TrainRun(_Strict):
 
 class Training(_Strict):
     launcher: Literal["python", "deepspeed"] = "python"
-    deepspeed_zero_stage: int = Field(1, ge=0, le=2)  # 3 would shard the weights the HF checkpoint is written from
-    deepspeed_num_gpus: int | None = Field(None, gt=0)  # None: every GPU the launcher sees
+    deepspeed_zero_stage: int = Field(1, ge=0, le=3)  # 3: weights sharded, gathered onto rank 0 for each HF checkpoint
+    # Ranks the deepspeed launcher starts on each node: GPUs on a GPU node, processes on CPU; None: every GPU it sees.
+    ranks_per_node: int | None = Field(None, gt=0)
     command_prefix: tuple[str, ...] = ()  # put before the launcher, e.g. [srun, --nodes=2, --gpus-per-node=8]
     runs: dict[str, TrainRun]
     # The data ablation (paper: 0.25B, D1 / D1+D2 / D1+D2+D3): same preset, seed and hyperparameters.

