@@ -54,6 +54,7 @@ def write_config(root: Path, data: Path) -> Path:
         {"name": "wiki", "category": "Wiki", "weight": 7.78, "uri": str(data / "wiki" / "*.jsonl"), "format": "jsonl"},
     ]
     raw["topics"]["seed_sources"] = {}
+    raw["chat"]["sources"] = []
     raw["mixture"]["runs"] = {"stage1": {"parts": ["d1"], "token_budget": 3000}}
     raw["training"]["runs"] = {"stage1": raw["training"]["runs"]["stage1"]}
     raw["training"]["ablation_arms"] = []

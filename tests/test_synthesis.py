@@ -528,14 +528,14 @@ def _through_ingestion(name: str, text_field: str, records: list, tmp_path: Path
     """Records as d3_samples sees them: ingested into raw_documents rows (the real reader), then rebuilt."""
     from hare_assets.core.schemas import record_from_document
     from hare_assets.core.settings import Source
-    from hare_assets.sources.reader import iter_records, to_document
+    from hare_assets.sources.reader import ReadNotes, iter_records, to_document
 
     path = tmp_path / name / "part-0.jsonl"
     path.parent.mkdir(parents=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     source = Source(name=name, category="sft", part="d3", weight=1.0, uri=str(path), format="jsonl",
                     text_field=text_field, converter=name)
-    docs = [to_document(source, f, line, rec, str(tmp_path)) for f, line, rec in iter_records(source, 100)]
+    docs = [to_document(source, f, line, rec, str(tmp_path)) for f, line, rec in iter_records(source, 100, ReadNotes())]
     assert all(isinstance(d, dict) for d in docs), docs
     return [record_from_document(d["text"], d["meta"], text_field) for d in docs]
 
