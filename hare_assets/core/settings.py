@@ -345,6 +345,9 @@ def table8_apis() -> tuple[Api, ...]:
 
 class ToolCalling(_Strict):
     apis: tuple[Api, ...] = Field(default_factory=table8_apis)
+    # The training run whose final checkpoint is the tool model (scored by api_calling_scores, exported by
+    # quantized_checkpoints); null: api_calling_scores scores the RAG baseline only and nothing is exported.
+    run: str | None = None
     # Generation requests per API through synthesis.backend (few-shot prompts); null: oversample x (train + test).
     llm_requests_per_api: int | None = Field(None, ge=0)
     oversample: float = Field(1.25, ge=1)
@@ -399,6 +402,8 @@ class Settings(_Strict):
         missing = sorted(set(self.training.runs) - set(self.mixture.runs))
         if missing:
             raise ValueError(f"training.runs: {missing} have no mixture.runs entry of the same name")
+        if self.tool.run is not None and self.tool.run not in self.training.runs:
+            raise ValueError(f"tool.run: {self.tool.run!r} is not in training.runs")
         for name, run in self.training.runs.items():
             if run.init_from is not None and run.init_from not in self.training.runs:
                 raise ValueError(f"training.runs.{name}.init_from: unknown run {run.init_from!r}")

@@ -23,8 +23,8 @@ from hare_assets.core.meta import (
 )
 from hare_assets.core.overlap.hashing import ngram_sizes
 from hare_assets.core.overlap.index import (
-    Explainer,
     benchmark_ngram_rows,
+    index_from_table,
     prepare_index,
 )
 from hare_assets.core.overlap.rules import BENCHMARK_OVERLAP, removal
@@ -71,19 +71,10 @@ def benchmark_ngrams(context: dg.AssetExecutionContext, hare: HareResource) -> d
     })
 
 
-def load_index(hare: HareResource) -> tuple[dict[int, np.ndarray], Explainer]:
-    """Sorted hash arrays per n, and the explainer of a hash (benchmark, item id, n-gram)."""
-    table = read_table(hare.lake("benchmark_ngrams"))
-    n_col = table["n"].to_numpy()
-    hashes = table["hash"].to_numpy()
-    index = {int(n): np.unique(hashes[n_col == n]) for n in np.unique(n_col)}
-    return index, Explainer(table)
-
-
 def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     settings = hare.settings()
     cfg = settings.decontamination
-    index, explain = load_index(hare)
+    index, explain = index_from_table(read_table(hare.lake("benchmark_ngrams")))
     index = prepare_index(index)  # sorted arrays + membership bitmaps, built once for every batch
     tokenizer = Tokenizer()
     reasons: Counter[str] = Counter()

@@ -14,7 +14,11 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from hare_assets.core.lake import stable_id
+from hare_assets.core.overlap.index import index_from_table, prepare_index
+from hare_assets.core.overlap.scoring import repetition_rates
 from hare_assets.core.rejection import Rejection
 from hare_assets.core.settings import Api, ToolCalling
 from hare_assets.tool.calls import Call, parse_plain, validate
@@ -23,6 +27,17 @@ from hare_assets.tool.templates import query_key, template_samples
 
 # (rate, benchmark, item id) per query: the benchmark overlap of each text.
 Overlap = Callable[[list[str]], list[tuple[float, str | None, str | None]]]
+
+
+def benchmark_overlap(ngrams: pa.Table, spec: int | tuple[int, int]) -> Overlap:
+    """The `Overlap` of texts against a `benchmark_ngrams` table at the n-gram sizes `spec`."""
+    index, explain = index_from_table(ngrams)
+    index = prepare_index(index)
+
+    def overlap(texts: list[str]) -> list[tuple[float, str | None, str | None]]:
+        rates = repetition_rates(texts, index, spec)
+        return [(r.rate, b, i) for r, (b, i, _) in zip(rates, explain.lookup([r.first_match for r in rates]))]
+    return overlap
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ _SLOT = re.compile(r"\{(\w+)\}")
 
 
 def phone_number(rng: random.Random) -> str:
-    digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(7, 10)))
     style = rng.randrange(3)
+    digits = "".join(rng.choice("0123456789") for _ in range(10 if style else rng.randint(7, 10)))
     if style == 0:
         return digits
     if style == 1:

@@ -120,6 +120,13 @@ class Explainer:
         return out
 
 
+def index_from_table(table: pa.Table) -> tuple[dict[int, np.ndarray], Explainer]:
+    """Sorted hash arrays per n of a stored `benchmark_ngrams` table, and the explainer of a hash."""
+    n_col = table["n"].to_numpy()
+    hashes = table["hash"].to_numpy()
+    return {int(n): np.unique(hashes[n_col == n]) for n in np.unique(n_col)}, Explainer(table)
+
+
 # --------------------------------------------------------------------------- the index for scoring
 
 def sorted_index(hashes: np.ndarray | Iterable[int]) -> np.ndarray:

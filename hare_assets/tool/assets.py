@@ -1,0 +1,284 @@
+"""api_calling_samples, api_calling_scores and quantized_checkpoints: the API-calling fine-tune of Appendix C.2."""
+
+
+import json
+import math
+import random
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from hare_assets.core.asset import asset
+from hare_assets.core.embeddings import embed_texts
+from hare_assets.core.generation.cache import GenerationStats, Request, text_sha256
+from hare_assets.core.generation.run import generate, generation_metadata
+from hare_assets.core.lake import read_table, write_table
+from hare_assets.core.markdown import markdown_table
+from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
+from hare_assets.core.resources import HareResource
+from hare_assets.core.schemas import REJECTION_FIELDS
+from hare_assets.core.settings import Settings, ToolCalling
+from hare_assets.tool.calls import parse_plain
+from hare_assets.tool.prompts import (
+    RAG_PROMPT,
+    SAMPLE_PROMPT,
+    rag_prompt,
+    sample_prompt,
+)
+from hare_assets.tool.samples import benchmark_overlap, build_samples
+from hare_assets.tool.scoring import accuracy_rows, api_documents, judge, retrieve
+from hare_assets.tool.templates import template_samples
+
+SAMPLE_SCHEMA = pa.schema([("id", pa.string()), ("api", pa.string()), ("split", pa.string()), ("query", pa.string()),
+                           ("call", pa.string()), ("prompt", pa.string()), ("completion", pa.string()),
+                           ("text", pa.string()), ("origin", pa.string()), ("model", pa.string()),
+                           ("repetition_rate", pa.float64()), ("benchmark", pa.string()), ("item_id", pa.string())])
+REJECTION_SCHEMA = pa.schema([("id", pa.string()), ("api", pa.string()), ("origin", pa.string()),
+                              ("query", pa.string()), ("raw", pa.string()), ("model", pa.string()), *REJECTION_FIELDS])
+COLUMNS = {
+    "api": "The API (function) the sample calls: its name in tool.apis",
+    "split": "train or test (Table 8's split sizes per API; a query is never in both)",
+    "query": "The user's request",
+    "call": "The target call in plain form, name(argument='value')",
+    "prompt": "The tool model's prompt (Octopus v2's instruction around the query); masked in the fine-tune's loss",
+    "completion": "The target in functional form <fn_k>(...)<fn_end>: what the tool model learns to write",
+    "text": "prompt + completion",
+    "origin": "llm (generated through synthesis.backend and validated) or template (slot filling, offline sample)",
+    "model": "The generation backend's model id (llm rows)",
+    "repetition_rate": "n-gram repetition rate of the query against the benchmarks (removed above the threshold)",
+    "benchmark": "Benchmark of the first matched n-gram (null: none matched)",
+    "item_id": "Benchmark item of the first matched n-gram",
+    "raw": "The generation (or the call) as it was rejected",
+}
+
+
+def requests_per_api(cfg: ToolCalling) -> dict[str, int]:
+    if cfg.llm_requests_per_api is not None:
+        return {a.name: cfg.llm_requests_per_api for a in cfg.apis}
+    return {a.name: math.ceil(cfg.oversample * (a.train + a.test)) for a in cfg.apis}
+
+
+def api_calling_samples(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+    settings = hare.settings()
+    cfg = settings.tool
+    # Queries are short: the D3 n-gram sizes.
+    overlap = benchmark_overlap(read_table(hare.lake("benchmark_ngrams")), settings.decontamination.ngram["d3"])
+    owners, requests = [], []
+    for api in cfg.apis:
+        for i in range(requests_per_api(cfg)[api.name]):
+            # Each request shows other template-filled examples, so the requests differ (and cache apart).
+            shots = template_samples(api, cfg.few_shot, random.Random(f"{cfg.seed}:{api.name}:{i}"), set())
+            owners.append(api.name)
+            requests.append(Request(SAMPLE_PROMPT.sha256, text_sha256(f"{api.name}:{i}:{cfg.seed}"),
+                                    sample_prompt(api, shots)))
+    model, gens, stats = (generate(hare, context, requests, settings.synthesis.backend, cfg.max_new_tokens)
+                          if requests else (None, [], GenerationStats()))
+    generations: dict[str, list[str]] = {}
+    for owner, g in zip(owners, gens):
+        generations.setdefault(owner, []).append(g.text)
+    kept, rejected = build_samples(cfg, generations, model, overlap, settings.decontamination.max_repetition_rate)
+    table = pa.Table.from_pylist(kept, schema=SAMPLE_SCHEMA)
+    rejections = pa.Table.from_pylist(rejected, schema=REJECTION_SCHEMA)
+    write_table(hare.lake("api_calling_samples"), table)
+    write_table(hare.lake("api_calling_rejections"), rejections)
+    for name in ("api_calling_samples", "api_calling_rejections"):
+        hare.publish(name, name, partitioned=False)
+    per_api = []
+    for api in cfg.apis:
+        mine = [r for r in kept if r["api"] == api.name]
+        per_api.append({"api": api.name, "paper_api": api.paper_api, "train": sum(r["split"] == "train" for r in mine),
+                        "train_configured": api.train, "test": sum(r["split"] == "test" for r in mine),
+                        "test_configured": api.test, "from_llm": sum(r["origin"] == "llm" for r in mine),
+                        "from_templates": sum(r["origin"] == "template" for r in mine),
+                        "rejected": sum(r["api"] == api.name for r in rejected)})
+    short = [r["api"] for r in per_api if r["train"] < r["train_configured"] or r["test"] < r["test_configured"]]
+    if short:
+        context.log.warning(f"api_calling_samples: fewer samples than configured for {short} (see samples_per_api)")
+    reasons = Counter(r["reason"] for r in rejected)
+    rows_in = len(gens) + sum(r["origin"] == "template" for r in kept) + sum(
+        r["origin"] == "template" for r in rejected)
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(table, ["api", "split", "origin", "query", "completion"], descriptions=COLUMNS),
+            "samples_per_api": dg.MetadataValue.md(markdown_table(per_api)),
+            "rejected_by_reason": dg.MetadataValue.json(dict(reasons)),
+            "rows_in": rows_in,
+            **generation_metadata(stats),
+        },
+        check_results=[conservation_result(rows_in, len(kept), reasons)],
+    )
+
+
+def test_split(hare: HareResource, cfg: ToolCalling) -> list[dict]:
+    """The test rows scored: every one, or the first `max_scored_per_api` per API (a subset)."""
+    rows = [r for r in read_table(hare.lake("api_calling_samples")).to_pylist() if r["split"] == "test"]
+    taken: Counter = Counter()
+    out = []
+    for r in sorted(rows, key=lambda r: r["id"]):
+        if cfg.max_scored_per_api is None or taken[r["api"]] < cfg.max_scored_per_api:
+            taken[r["api"]] += 1
+            out.append(r)
+    return out
+
+
+def tool_checkpoint(hare: HareResource, run: str) -> Path:
+    path = hare.root / "checkpoints" / run / "final"
+    if not path.is_dir():
+        raise dg.Failure(f"no final checkpoint for the tool run {run!r} at {path}: materialize checkpoints[{run}] first")
+    return path
+
+
+def tool_model_outputs(checkpoint: Path, prompts: list[str], max_new_tokens: int, n_apis: int) -> list[str]:
+    """Greedy completions of the tool model, decoded with the functional tokens kept."""
+    from model_training.evaluate import greedy_generate, load_checkpoint
+    from model_training.functional_tokens import END_TOKEN
+
+    model, tokenizer = load_checkpoint(checkpoint)
+    end = tokenizer.convert_tokens_to_ids(END_TOKEN)
+    if end is None or end == tokenizer.unk_token_id:
+        raise dg.Failure(f"{checkpoint}: the tokenizer has no functional tokens ({END_TOKEN}): not a tool checkpoint")
+    ids = [tokenizer(p).input_ids for p in prompts]
+    outs = greedy_generate(model, ids, max_new_tokens, end)
+    # greedy_generate cuts before the end token: put it back, so the call reads as the model wrote it.
+    return [tokenizer.decode(o, skip_special_tokens=False) + END_TOKEN for o in outs]
+
+
+def api_calling_scores(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+    settings = hare.settings()
+    cfg = settings.tool
+    items = test_split(hare, cfg)
+    targets = [parse_plain(r["call"]) for r in items]
+    names = [r["api"] for r in items]
+    # RAG baseline: retrieval over the function descriptions, then the configured generation backend.
+    api_vectors = embed_texts(api_documents(cfg.apis), settings.topics.embedding_model)
+    query_vectors = embed_texts([r["query"] for r in items], settings.topics.embedding_model)
+    retrieved = retrieve(query_vectors, api_vectors, cfg.apis, cfg.rag_top_k)
+    requests = [Request(RAG_PROMPT.sha256, text_sha256(item["query"]), rag_prompt(item["query"], r))
+                for item, r in zip(items, retrieved)]
+    model_id, gens, stats = generate(hare, context, requests, settings.synthesis.backend, cfg.max_new_tokens)
+    rag = accuracy_rows(names, judge([g.text for g in gens], targets, cfg.apis, functional=False))
+    retrieval_hits = sum(any(a.name == n for a in r) for n, r in zip(names, retrieved))
+    tool = {}
+    if cfg.run is not None:
+        outputs = tool_model_outputs(tool_checkpoint(hare, cfg.run), [r["prompt"] for r in items], cfg.max_new_tokens,
+                                     len(cfg.apis))
+        tool = accuracy_rows(names, judge(outputs, targets, cfg.apis, functional=True))
+    subset = cfg.max_scored_per_api is not None
+    rows = []
+    for api in cfg.apis:
+        t, b = tool.get(api.name, {}), rag.get(api.name, {})
+        rows.append({"api": api.name, "paper_api": api.paper_api, "items": b.get("n", 0), "subset": subset,
+                     "tool_run": cfg.run, "tool_accuracy_pct": 100 * t["accuracy"] if t else None,
+                     "tool_stderr_pct": 100 * t["stderr"] if t else None,
+                     "rag_model": model_id, "rag_accuracy_pct": 100 * b["accuracy"] if b else None,
+                     "rag_stderr_pct": 100 * b["stderr"] if b else None,
+                     "paper_tool_accuracy_pct": api.paper_tool_accuracy, "paper_rag_accuracy_pct": api.paper_rag_accuracy})
+    table = pa.Table.from_pylist(rows)
+    write_table(hare.lake("api_calling_scores"), table)
+    hare.publish("api_calling_scores", "api_calling_scores", partitioned=False)
+    shown = ["api", "paper_api", "items", "tool_accuracy_pct", "paper_tool_accuracy_pct", "rag_accuracy_pct",
+             "paper_rag_accuracy_pct"]
+    return dg.MaterializeResult(metadata={
+        **table_metadata(table, shown, n=len(rows)),
+        "scores_beside_table8": dg.MetadataValue.md(markdown_table(
+            [{k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items() if k in shown} for r in rows], shown)),
+        "items_scored": len(items),
+        "rag_retrieval_recall": retrieval_hits / len(items) if items else None,
+        **generation_metadata(stats),
+    })
+
+
+def quantized_checkpoints(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
+    from model_training.evaluate import greedy_generate, load_checkpoint
+    from model_training.functional_tokens import END_TOKEN
+    from model_training.gguf_export import export_gguf, read_gguf
+    from model_training.gguf_runtime import agreement, llama_cpp_greedy
+
+    settings = hare.settings()
+    cfg = settings.tool
+    checkpoint = tool_checkpoint(hare, cfg.run)
+    folder = hare.root / "quantized" / cfg.run
+    shutil.rmtree(folder, ignore_errors=True)
+    model, tokenizer = load_checkpoint(checkpoint)
+    end = tokenizer.convert_tokens_to_ids(END_TOKEN)
+    prompts = [tokenizer(r["prompt"]).input_ids for r in test_split(hare, cfg)]
+    reference = greedy_generate(model, prompts, cfg.agreement_tokens, end)
+    rows = []
+    for qtype in cfg.gguf_types:
+        written = export_gguf(checkpoint, folder / f"{cfg.run}-{qtype.lower()}.gguf", qtype)
+        back = read_gguf(written["path"], checkpoint)
+        outs, timing = llama_cpp_greedy(written["path"], prompts, cfg.agreement_tokens, end,
+                                        n_ctx=max(len(p) for p in prompts) + cfg.agreement_tokens + 8)
+        agree = agreement(reference, outs)
+        rows.append({"run": cfg.run, "type": qtype, "path": written["path"], "bytes": written["bytes"],
+                     "tensor_types": json.dumps(back["tensor_types"]),
+                     "token_embd_relative_error": back["token_embd_relative_error"],
+                     "prompts": agree["pairs"], "greedy_exact_agreement": agree["exact"],
+                     "greedy_prefix_agreement": agree["prefix"], "llama_cpp_tokens_per_s": timing["tokens_per_s"]})
+        context.log.info(f"{qtype}: {written['bytes']:,} bytes, agreement {agree}, {timing}")
+    table = pa.Table.from_pylist(rows)
+    write_table(hare.lake("quantized_checkpoints"), table)
+    hare.publish("quantized_checkpoints", "quantized_checkpoints", partitioned=False)
+    return dg.MaterializeResult(metadata={
+        **table_metadata(table, n=len(rows)),
+        "gguf": dg.MetadataValue.md(markdown_table(rows)),
+        "folder": dg.MetadataValue.path(str(folder)),
+    })
+
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    cfg = settings.tool
+    backend = f"{settings.synthesis.backend.kind} backend {settings.synthesis.backend.model!r}"
+    apis = ", ".join(a.name for a in cfg.apis)
+    assets = [
+        asset(
+            name="api_calling_samples",
+            group_name="fine_tuning",
+            deps=["benchmark_ngrams"],
+            config=[cfg.apis, cfg.llm_requests_per_api, cfg.oversample, cfg.few_shot, cfg.template_fill,
+                    cfg.max_new_tokens, cfg.seed, settings.synthesis.backend, settings.decontamination.ngram["d3"],
+                    settings.decontamination.max_repetition_rate],
+            check_specs=[conservation_spec("api_calling_samples", "generated and template-filled (query, call) pairs")],
+            kinds={"parquet"},
+            description=(f"Android API-calling samples (Appendix C.2) for {apis}: (query, call) pairs generated "
+                         f"through the {backend} from few-shot prompts (request-cached) and validated (the call "
+                         "parses, the function exists and is the one asked for, the arguments match the schema), "
+                         + ("the shortfall filled from the APIs' query templates (slot filling), " if cfg.template_fill
+                            else "") +
+                         "one row per distinct query, decontaminated like D3 (n-gram repetition rate against the "
+                         "benchmarks), then split train / test per API (Table 8's sizes). Rejected ones in "
+                         "api_calling_rejections with the reason."),
+        )(api_calling_samples),
+        asset(
+            name="api_calling_scores",
+            group_name="fine_tuning",
+            deps=["api_calling_samples", *(["checkpoints"] if cfg.run else [])],
+            launches=["model_training"],
+            config=[cfg.apis, cfg.run, cfg.max_scored_per_api, cfg.rag_top_k, cfg.max_new_tokens,
+                    settings.synthesis.backend, settings.topics.embedding_model],
+            kinds={"pytorch"},
+            description=("Per-API accuracy on the test split (function exact, arguments equal after BFCL's "
+                         "normalization) of the tool model "
+                         + (f"(checkpoints[{cfg.run}]) " if cfg.run else "(none configured: tool.run) ") +
+                         f"and of a RAG baseline (the top {cfg.rag_top_k} function descriptions by "
+                         f"{settings.topics.embedding_model} similarity, prompted to the {backend}), beside "
+                         "Table 8's HARE-1.1B-Tool and Llama3-8B-RAG columns."),
+        )(api_calling_scores),
+    ]
+    if cfg.run is not None:
+        assets.append(asset(
+            name="quantized_checkpoints",
+            group_name="fine_tuning",
+            deps=["checkpoints", "api_calling_samples"],
+            launches=["model_training"],
+            config=[cfg.run, cfg.gguf_types, cfg.agreement_tokens, cfg.max_scored_per_api],
+            kinds={"gguf"},
+            description=(f"checkpoints[{cfg.run}] exported to GGUF ({', '.join(cfg.gguf_types)}) for llama.cpp, read "
+                         "back with the gguf package, and run with llama.cpp (llama-cpp-python, CPU int4 / int8 "
+                         f"kernels): greedy agreement with the full-precision model over {cfg.agreement_tokens} "
+                         "tokens of each test prompt, and decode tokens/s."),
+        )(quantized_checkpoints))
+    return assets
