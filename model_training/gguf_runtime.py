@@ -1,18 +1,45 @@
-"""Greedy generation from a GGUF file with llama.cpp (through llama-cpp-python: its int4 / int8 CPU kernels),
-and how it agrees with the full-precision HF model on the same prompt token ids.
+"""Greedy generation from a GGUF file, and how it agrees with the full-precision HF model on the same prompt
+token ids. Two readers:
+- llama.cpp through llama-cpp-python: the runtime phones use, with its int4 / int8 CPU kernels (Q4_0 weights
+  against Q8 activations); also gives decode tokens/s;
+- transformers' own GGUF loader (`from_pretrained(folder, gguf_file=...)`, through the `gguf` package): it
+  dequantizes the file back to fp32 weights, so greedy outputs show what the quantized weights change, with no
+  int4 kernel and no build step (the path CI takes where llama-cpp-python is not installed).
 
     outs, timing = llama_cpp_greedy("tool-q4_0.gguf", prompt_ids, max_new_tokens=16, stop_id=32007)
+    outs = transformers_gguf_greedy("tool-q4_0.gguf", prompt_ids, 16, 32007)
     agreement(hf_outs, outs)   # {"exact": 0.9, "prefix": 0.95, "pairs": 50}
 
 The prompts go in as token ids (the HF tokenizer's), so the comparison measures the weights, not two
-tokenizers. Install: ``pip install 'hare-platform[gguf]'`` (llama-cpp-python compiles llama.cpp with CMake).
+tokenizers. Install llama-cpp-python with ``pip install 'hare-platform[gguf]'`` (it compiles llama.cpp with
+CMake: see the README for the time it takes).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
+
+
+def llama_cpp_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def transformers_gguf_greedy(gguf_path: str | os.PathLike, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+                             stop_id: int) -> list[list[int]]:
+    """Greedy continuations of the GGUF file's weights, dequantized by transformers' GGUF loader (config and
+    weights from the file alone)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from model_training.evaluate import greedy_generate
+
+    gguf_path = Path(gguf_path).resolve()
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    return greedy_generate(model.eval(), [list(p) for p in prompts], max_new_tokens, stop_id)
 
 
 def load_llama(path: str | os.PathLike, n_ctx: int, threads: int | None = None):

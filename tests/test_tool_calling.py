@@ -24,7 +24,6 @@ from hare_assets.tool.scoring import accuracy_rows, judge
 from hare_assets.tool.templates import fill, query_key
 from model_training.functional_tokens import (
     add_functional_tokens,
-    functional_token_names,
 )
 
 APIS = table8_apis()
@@ -195,25 +194,40 @@ def test_gguf_reads_back_with_quantized_tensors(tool_checkpoint, tmp_path, qtype
     assert back["token_embd_relative_error"] < (0.15 if qtype == "Q4_0" else 0.01)
 
 
-LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
-
-
-@pytest.mark.skipif(not LLAMA_CPP, reason="llama-cpp-python is not installed (pip install '.[gguf]')")
-def test_gguf_generates_in_llama_cpp_like_the_hf_model(tool_checkpoint, tmp_path):
-    """F32 GGUF in llama.cpp gives the HF model's greedy tokens (names, q/k permutation and vocabulary right);
-    the int4 file generates too, and its agreement is measured."""
+def _greedy_reference(checkpoint):
     from model_training.evaluate import greedy_generate, load_checkpoint
+
+    model, tok = load_checkpoint(checkpoint)
+    prompts = [tok(f"Query: {q}\n\nResponse: ").input_ids for q in ("Call Anna", "Weather in Paris", "asdf qwer")]
+    return prompts, greedy_generate(model, prompts, 12, eos_id=32007)
+
+
+def test_gguf_loads_back_into_transformers_and_generates(tool_checkpoint, tmp_path):
+    """transformers' GGUF loader (a reader independent of our writer) gives the HF model's greedy tokens from
+    the F32 file (names, q/k permutation, shapes right) and generates from the Q4_0 file."""
+    from model_training.gguf_export import export_gguf
+    from model_training.gguf_runtime import agreement, transformers_gguf_greedy
+
+    prompts, reference = _greedy_reference(tool_checkpoint)
+    full = export_gguf(tool_checkpoint, tmp_path / "m-f32.gguf", "F32")["path"]
+    assert agreement(reference, transformers_gguf_greedy(full, prompts, 12, 32007))["exact"] == 1.0
+    int4 = export_gguf(tool_checkpoint, tmp_path / "m-q4.gguf", "Q4_0")["path"]
+    outs = transformers_gguf_greedy(int4, prompts, 12, 32007)
+    assert all(0 < len(o) <= 12 for o in outs)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+                    reason="llama-cpp-python is not installed (pip install '.[gguf]': it compiles llama.cpp)")
+def test_gguf_generates_in_llama_cpp_like_the_hf_model(tool_checkpoint, tmp_path):
+    """llama.cpp on the F32 file gives the HF model's greedy tokens; on the Q4_0 file (its int4 kernels) it
+    generates, with tokens/s measured."""
     from model_training.gguf_export import export_gguf
     from model_training.gguf_runtime import agreement, llama_cpp_greedy
 
-    model, tok = load_checkpoint(tool_checkpoint)
-    prompts = [tok(f"Query: {q}\n\nResponse: ").input_ids for q in ("Call Anna", "Weather in Paris", "asdf qwer")]
-    reference = greedy_generate(model, prompts, 12, eos_id=32007)
+    prompts, reference = _greedy_reference(tool_checkpoint)
     full = export_gguf(tool_checkpoint, tmp_path / "m-f32.gguf", "F32")["path"]
-    outs, timing = llama_cpp_greedy(full, prompts, 12, stop_id=32007)
+    outs, _ = llama_cpp_greedy(full, prompts, 12, stop_id=32007)
     assert agreement(reference, outs)["exact"] == 1.0
     int4 = export_gguf(tool_checkpoint, tmp_path / "m-q4.gguf", "Q4_0")["path"]
-    outs4, timing4 = llama_cpp_greedy(int4, prompts, 12, stop_id=32007)
-    assert all(0 < len(o) <= 12 for o in outs4) and timing4["tokens_per_s"] > 0
-    assert 0 <= agreement(reference, outs4)["prefix"] <= 1
-    assert tok.decode([32003]) == functional_token_names(7)[3]
+    outs4, timing = llama_cpp_greedy(int4, prompts, 12, stop_id=32007)
+    assert all(0 < len(o) <= 12 for o in outs4) and timing["tokens_per_s"] > 0
