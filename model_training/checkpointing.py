@@ -38,6 +38,8 @@ def new_state(cfg: RunConfig, plan: Plan, data: PackedSequences) -> dict:
         "data_seed": cfg.seed,
         "shards_manifest_sha256": file_sha256(data.directory / "manifest.json"),
         "init_from": cfg.init_from,
+        # Fine-tuning shards name the chat template they were rendered in; checkpoints save it with the tokenizer.
+        "chat_template": data.manifest.get("chat_template"),
         "init_weights_sha256": None,  # set when the run starts: equal across runs that start identically
     }
 
@@ -69,7 +71,7 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 def write_hf_checkpoint(directory: Path, model: torch.nn.Module, state: dict) -> None:
     model.save_pretrained(directory)
-    save_tokenizer(directory)
+    save_tokenizer(directory, state.get("chat_template"))
     (directory / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 

@@ -26,10 +26,19 @@ def lr_multiplier(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+IGNORE_INDEX = -100  # torch's cross_entropy default: a label that does not count
+
+
 def causal_lm_loss(model: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross entropy of rows (batch, seq_len + 1): inputs row[:-1], labels row[1:]."""
-    logits = model(input_ids=rows[:, :-1], use_cache=False).logits
-    return F.cross_entropy(logits.float().flatten(0, 1), rows[:, 1:].flatten())
+    """Mean next-token cross entropy of rows (batch, seq_len + 1): inputs row[:-1], labels row[1:].
+
+    Rows (batch, 2, seq_len + 1) carry a loss mask in [:, 1]: the mean is then over the labels whose
+    mask is 1 (a fine-tune's assistant tokens), the others are ignored.
+    """
+    ids, mask = (rows[:, 0], rows[:, 1]) if rows.ndim == 3 else (rows, None)
+    logits = model(input_ids=ids[:, :-1], use_cache=False).logits
+    labels = ids[:, 1:] if mask is None else ids[:, 1:].masked_fill(mask[:, 1:] == 0, IGNORE_INDEX)
+    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

@@ -89,24 +89,32 @@ def _backend(model_path: Path) -> tokenizers.Tokenizer:
     return backend
 
 
-@functools.lru_cache(maxsize=1)
-def mistral_v1_tokenizer():
-    """A transformers PreTrainedTokenizerFast (imported here: the batch encoder above does not need transformers)."""
+@functools.lru_cache(maxsize=4)
+def mistral_v1_tokenizer(chat_template: str | None = None):
+    """A transformers PreTrainedTokenizerFast (imported here: the batch encoder above does not need transformers).
+
+    `chat_template`: a template name of `model_training.chat_template`; the tokenizer then carries its
+    text (`apply_chat_template`) and pads with <unk>, never with the EOS that ends a turn.
+    """
     from transformers import PreTrainedTokenizerFast
 
+    from model_training.chat_template import PAD_TOKEN, template_text
+
     model_path = sentencepiece_model_path()
+    chat = {"chat_template": template_text(chat_template), "pad_token": PAD_TOKEN} if chat_template else {}
     return PreTrainedTokenizerFast(
         tokenizer_object=_backend(model_path),
         bos_token="<s>",
         eos_token="</s>",
         unk_token="<unk>",
         model_max_length=2048,
+        **chat,
     )
 
 
-def save_tokenizer(directory: str | os.PathLike) -> None:
+def save_tokenizer(directory: str | os.PathLike, chat_template: str | None = None) -> None:
     directory = Path(directory)
-    mistral_v1_tokenizer().save_pretrained(directory)
+    mistral_v1_tokenizer(chat_template).save_pretrained(directory)
     # The original sentencepiece model, for tools that want it (llama.cpp, slow tokenizers).
     shutil.copyfile(sentencepiece_model_path(), directory / "tokenizer.model")
     # transformers 5 writes its class name "TokenizersBackend", unknown to transformers 4; both

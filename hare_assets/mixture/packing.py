@@ -22,6 +22,13 @@ Packing: documents are concatenated in the order given, each followed by EOS (no
 is cut into rows of L + 1 tokens (inputs row[:-1], labels row[1:]); consecutive rows do not overlap,
 and the trailing remainder shorter than a row is dropped and counted (`dropped_tail_tokens`).
 
+Fine-tuning rows (`pack_samples`): one sample (chat conversation: ids and loss mask) per row,
+right-padded with the pad id and mask 0, so a row never mixes two samples and no sample attends to
+another (no cross-sample attention mask is needed: padding comes after the sample, and attention is
+causal). A sample longer than a row is dropped and counted (`too_long_samples`). The manifest then
+says `"loss_mask": true` and each shard has a `shard-NNNNN.mask` (uint8, same shape), shuffled with
+its rows.
+
 Shuffling (deterministic for a seed): rows are gathered into a buffer of `shard_sequences` rows; each
 full buffer is permuted with a generator seeded by (seed, buffer number) and written as one shard.
 When the whole run fits in one buffer (the sample corpus) this is a uniform shuffle of the whole run;
@@ -46,6 +53,7 @@ from model_training.tokenizer import TOKENIZER_NAME
 
 FORMAT = "hare-packed-v2"
 SHARD_SUFFIX = ".ds"
+MASK_SUFFIX = ".mask"  # fine-tuning shards: the loss mask beside shard-NNNNN.ds, same shape, uint8
 INDEX_SUFFIX = ".index"  # datatrove appends it to the shard name: shard-00000.ds.index
 DTYPE = np.uint16
 _ROWS_PER_BLOCK = 1024
@@ -131,11 +139,63 @@ def pack(token_lists: Iterable[Sequence[int]], seq_len: int, eos_id: int) -> Pac
     return Packer(token_lists, seq_len, eos_id)
 
 
+class SamplePacker:
+    """Iterator of (k, 2, seq_len + 1) uint16 blocks, [:, 0] ids and [:, 1] loss mask, one sample per row.
+
+    Counters, final once exhausted: documents (samples read), sequences, too_long_samples, label_tokens.
+    """
+
+    def __init__(self, samples: Iterable[tuple[Sequence[int], Sequence[int]]], seq_len: int, pad_id: int,
+                 eos_id: int, rows_per_block: int = _ROWS_PER_BLOCK):
+        self.seq_len, self.pad_id, self.eos_id = seq_len, pad_id, eos_id
+        self.row_len = seq_len + 1
+        self.rows_per_block = max(1, rows_per_block)
+        self.documents = self.sequences = self.too_long_samples = self.label_tokens = 0
+        self.dropped_tail_tokens = 0
+        self._it = self._blocks(iter(samples))
+
+    def __iter__(self) -> "SamplePacker":
+        return self
+
+    def __next__(self) -> np.ndarray:
+        return next(self._it)
+
+    def _blocks(self, samples: Iterator[tuple[Sequence[int], Sequence[int]]]) -> Iterator[np.ndarray]:
+        block = np.zeros((self.rows_per_block, 2, self.row_len), DTYPE)
+        filled = 0
+        for ids, mask in samples:
+            self.documents += 1
+            if len(ids) > self.row_len:
+                self.too_long_samples += 1
+                continue
+            if len(ids) != len(mask):
+                raise ValueError(f"sample {self.documents}: {len(ids)} ids but {len(mask)} mask entries")
+            block[filled, 0, :] = self.pad_id
+            block[filled, 0, : len(ids)] = ids
+            block[filled, 1, :] = 0
+            block[filled, 1, : len(mask)] = mask
+            self.label_tokens += int(np.count_nonzero(mask[1:]))  # the first token is never a label
+            filled += 1
+            if filled == self.rows_per_block:
+                self.sequences += filled
+                yield block.copy()
+                filled = 0
+        self.sequences += filled
+        if filled:
+            yield block[:filled].copy()
+
+
+def pack_samples(samples: Iterable[tuple[Sequence[int], Sequence[int]]], seq_len: int, pad_id: int,
+                 eos_id: int) -> SamplePacker:
+    """Fine-tuning samples (ids, loss mask) one per row of seq_len + 1, right-padded (see the module doc)."""
+    return SamplePacker(samples, seq_len, pad_id, eos_id)
+
+
 def _rows(blocks: Iterable[np.ndarray], row_len: int) -> Iterator[np.ndarray]:
     for block in blocks:
         block = np.asarray(block)
-        if block.ndim != 2 or block.shape[1] != row_len:
-            raise ValueError(f"packed rows must have shape (k, {row_len}), got {block.shape}")
+        if block.shape[-1] != row_len or block.ndim not in (2, 3) or (block.ndim == 3 and block.shape[1] != 2):
+            raise ValueError(f"packed rows must have shape (k, {row_len}) or (k, 2, {row_len}), got {block.shape}")
         yield block.astype(DTYPE, copy=False)
 
 
@@ -144,8 +204,9 @@ def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], se
                  tokenizer_name: str = TOKENIZER_NAME) -> dict:
     """Shuffle rows within buffers of `shard_sequences` rows and write shards + manifest.json.
 
-    `rows_iter` yields (k, seq_len + 1) blocks; when it is a `Packer` its counters (EOS id, dropped
-    tail, documents) go into the manifest. `eos_id` defaults to the packer's, else Mistral v1's (2).
+    `rows_iter` yields (k, seq_len + 1) blocks, or (k, 2, seq_len + 1) ids + loss mask blocks (a
+    `SamplePacker`: the masks go to `shard-NNNNN.mask`); a packer's counters (EOS id, dropped tail,
+    documents) go into the manifest. `eos_id` defaults to the packer's, else Mistral v1's (2).
 
     Written into a temporary sibling folder and renamed into place at the end, so `out_dir` holds
     either the previous complete output or the new one. Returns the manifest.
@@ -163,18 +224,27 @@ def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], se
 
     eos = int(eos_id if eos_id is not None else getattr(rows_iter, "eos_id", 2))
 
+    masked = isinstance(rows_iter, SamplePacker)
+
     def flush(buffer: np.ndarray) -> None:
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF, len(shards)])
         name = f"shard-{len(shards):05d}{SHARD_SUFFIX}"
         rows = buffer[rng.permutation(len(buffer))]
-        rows.astype("<u2", copy=False).tofile(tmp / name)
-        _write_datatrove_sidecars(tmp / name, rows, eos, tokenizer_name)
+        ids = rows[:, 0] if masked else rows
+        ids.astype("<u2", copy=False).tofile(tmp / name)
+        _write_datatrove_sidecars(tmp / name, ids, eos, tokenizer_name)
         shards.append({"file": name, "sequences": int(len(buffer))})
+        if masked:
+            mask_name = f"shard-{len(shards) - 1:05d}{MASK_SUFFIX}"
+            rows[:, 1].astype(np.uint8).tofile(tmp / mask_name)
+            shards[-1]["mask_file"] = mask_name
 
     try:
-        buffer = np.empty((shard_sequences, row_len), DTYPE)
+        buffer = np.empty((shard_sequences, 2, row_len) if masked else (shard_sequences, row_len), DTYPE)
         filled = 0
         for block in _rows(rows_iter, row_len):
+            if (block.ndim == 3) != masked:
+                raise ValueError("loss-mask blocks come from a SamplePacker, and only from one")
             start = 0
             while start < len(block):
                 take = min(shard_sequences - filled, len(block) - start)
@@ -195,6 +265,8 @@ def write_shards(out_dir: str | os.PathLike, rows_iter: Iterable[np.ndarray], se
             "dropped_tail_tokens": int(getattr(rows_iter, "dropped_tail_tokens", 0)),
             "documents": int(getattr(rows_iter, "documents", 0)),
             "shuffle": {"seed": int(seed), "buffer_sequences": int(shard_sequences)},
+            **({"loss_mask": True, "too_long_samples": rows_iter.too_long_samples,
+                "label_tokens": rows_iter.label_tokens} if masked else {}),
             **(manifest_extra or {}),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
