@@ -3,6 +3,10 @@ tool model names a function in one token and closes the call with another: ``<fn
 
     names = functional_token_names(7)               # ['<fn_0>', ..., '<fn_6>', '<fn_end>']
     ids = add_functional_tokens(tokenizer, model, 7)
+    tokenizer = functional_tokenizer(7)             # Mistral v1 + the 8 tokens (ids 32000..32007)
+
+A run config with ``"functional_tokens": 7`` makes the train loop add them to the model it starts from
+(stage 2's final checkpoint) and save the extended tokenizer with every checkpoint.
 
 Token k belongs to the k-th configured API. They are appended after the base vocabulary in that order, so
 their ids are ``base_vocab + k`` (32000.. for Mistral v1) and stay the same on every machine. Adding them to a
@@ -19,6 +23,18 @@ END_TOKEN = "<fn_end>"
 
 def functional_token_names(n_functions: int) -> list[str]:
     return [FUNCTION_TOKEN.format(k) for k in range(n_functions)] + [END_TOKEN]
+
+
+def functional_tokenizer(n_functions: int, chat_template: str | None = None):
+    """The Mistral v1 fast tokenizer (with `chat_template`, if any) plus the functional tokens: what a tool
+    checkpoint saves and what its samples are tokenized with."""
+    import copy
+
+    from model_training.tokenizer import mistral_v1_tokenizer
+
+    tokenizer = copy.deepcopy(mistral_v1_tokenizer(chat_template))  # the cached base tokenizer stays as it is
+    add_functional_tokens(tokenizer, None, n_functions)
+    return tokenizer
 
 
 def add_functional_tokens(tokenizer, model, n_functions: int) -> list[int]:

@@ -231,3 +231,51 @@ def test_gguf_generates_in_llama_cpp_like_the_hf_model(tool_checkpoint, tmp_path
     int4 = export_gguf(tool_checkpoint, tmp_path / "m-q4.gguf", "Q4_0")["path"]
     outs4, timing = llama_cpp_greedy(int4, prompts, 12, stop_id=32007)
     assert all(0 < len(o) <= 12 for o in outs4) and timing["tokens_per_s"] > 0
+
+
+def test_tool_run_adds_functional_tokens_and_trains_on_masked_samples(tmp_path):
+    """The one train loop with `functional_tokens`: from a checkpoint without them, on shards of tool samples
+    whose prompt is masked; the checkpoint has the 8 tokens at 32000.. in its tokenizer and embeddings, and a
+    resumed (extended) run keeps them."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, MistralForCausalLM
+
+    from hare_assets.mixture.packing import pack_samples, write_shards
+    from model_training.chat_template import sample_from_segments
+    from model_training.configs import PRESETS
+    from model_training.functional_tokens import functional_tokenizer
+    from model_training.run_config import RunConfig
+    from model_training.tokenizer import save_tokenizer
+    from model_training.train import train
+
+    base = tmp_path / "stage2"
+    torch.manual_seed(0)
+    MistralForCausalLM(PRESETS["tiny"].to_mistral_config()).save_pretrained(base)
+    save_tokenizer(base)
+    tok = functional_tokenizer(len(APIS))
+    rng = random.Random(1)
+    rows = []
+    for api in APIS:
+        for _ in range(4):
+            query, call = fill(api, rng)
+            prompt, completion = f"Query: {query}\n\nResponse: ", call.functional(APIS)
+            sample = sample_from_segments(tok, "<s>" + prompt + completion, [(3 + len(prompt), 3 + len(prompt + completion))])
+            rows.append((sample.ids, sample.loss_mask))
+    assert all(ids[m.index(1)] in range(32000, 32007) for ids, m in rows)  # the first trained token names the function
+    write_shards(tmp_path / "shards", pack_samples(rows, 64, pad_id=0, eos_id=2), 64, shard_sequences=64, seed=0)
+    cfg = RunConfig(preset="tiny", shards_dir=str(tmp_path / "shards"), output_dir=str(tmp_path / "tool"),
+                    init_from=str(base), functional_tokens=len(APIS), micro_batch_size=4, grad_accum_steps=1,
+                    max_steps=3, lr=1e-3, save_every=3)
+    summary = train(cfg, log=lambda m: None)
+    final = tmp_path / "tool" / "final"
+    saved = AutoTokenizer.from_pretrained(final)
+    assert saved.convert_tokens_to_ids(["<fn_0>", "<fn_6>", "<fn_end>"]) == [32000, 32006, 32007]
+    model = AutoModelForCausalLM.from_pretrained(final)
+    assert model.config.vocab_size == 32008 and model.get_input_embeddings().weight.shape == (32008, 64)
+    assert summary["steps"] == 3 and 0 < summary["final_loss"] < 20
+    assert json.loads((final / "trainer_state.json").read_text())["functional_tokens"] == 7
+    longer = train(RunConfig(**{**cfg.__dict__, "max_steps": 4}), log=lambda m: None)  # resumes from step 3
+    assert longer["steps"] == 4
+    assert AutoModelForCausalLM.from_pretrained(final).config.vocab_size == 32008
