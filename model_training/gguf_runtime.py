@@ -11,7 +11,7 @@ token ids. Two readers:
     agreement(hf_outs, outs)   # {"exact": 0.9, "prefix": 0.95, "pairs": 50}
 
 The prompts go in as token ids (the HF tokenizer's), so the comparison measures the weights, not two
-tokenizers. Install llama-cpp-python with ``pip install 'hare-platform[gguf]'`` (it compiles llama.cpp with
+tokenizers. Install llama-cpp-python with ``pip install 'hare-platform[llama-cpp]'`` (it compiles llama.cpp with
 CMake: see the README for the time it takes).
 """
 
@@ -46,7 +46,7 @@ def load_llama(path: str | os.PathLike, n_ctx: int, threads: int | None = None):
     try:
         from llama_cpp import Llama
     except ImportError as e:
-        raise RuntimeError("llama-cpp-python is not installed: pip install 'hare-platform[gguf]' "
+        raise RuntimeError("llama-cpp-python is not installed: pip install 'hare-platform[llama-cpp]' "
                            "(it compiles llama.cpp with CMake; see the README)") from e
     return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads or os.cpu_count(), n_batch=512,
                  seed=0, verbose=False)

@@ -217,7 +217,7 @@ def test_gguf_loads_back_into_transformers_and_generates(tool_checkpoint, tmp_pa
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                    reason="llama-cpp-python is not installed (pip install '.[gguf]': it compiles llama.cpp)")
+                    reason="llama-cpp-python is not installed (pip install '.[llama-cpp]': it compiles llama.cpp)")
 def test_gguf_generates_in_llama_cpp_like_the_hf_model(tool_checkpoint, tmp_path):
     """llama.cpp on the F32 file gives the HF model's greedy tokens; on the Q4_0 file (its int4 kernels) it
     generates, with tokens/s measured."""
@@ -242,7 +242,7 @@ def test_tool_run_adds_functional_tokens_and_trains_on_masked_samples(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, MistralForCausalLM
 
-    from hare_assets.mixture.packing import pack_samples, write_shards
+    from hare_assets.core.packing import pack_samples, write_shards
     from model_training.chat_template import sample_from_segments
     from model_training.configs import PRESETS
     from model_training.functional_tokens import functional_tokenizer

@@ -345,9 +345,10 @@ def table8_apis() -> tuple[Api, ...]:
 
 class ToolCalling(_Strict):
     apis: tuple[Api, ...] = Field(default_factory=table8_apis)
-    # The training run whose final checkpoint is the tool model (scored by api_calling_scores, exported by
-    # quantized_checkpoints); null: api_calling_scores scores the RAG baseline only and nothing is exported.
-    run: str | None = None
+    # The tool fine-tune (tool_checkpoint): the one train loop on the train split, prompt masked, functional tokens
+    # added, continuing from the final checkpoint of training run `training.init_from` (stage2); null: no
+    # fine-tune, api_calling_scores scores the RAG baseline only and nothing is exported.
+    training: TrainRun | None = None
     # Generation requests per API through synthesis.backend (few-shot prompts); null: oversample x (train + test).
     llm_requests_per_api: int | None = Field(None, ge=0)
     oversample: float = Field(1.25, ge=1)
@@ -402,8 +403,10 @@ class Settings(_Strict):
         missing = sorted(set(self.training.runs) - set(self.mixture.runs))
         if missing:
             raise ValueError(f"training.runs: {missing} have no mixture.runs entry of the same name")
-        if self.tool.run is not None and self.tool.run not in self.training.runs:
-            raise ValueError(f"tool.run: {self.tool.run!r} is not in training.runs")
+        tool = self.tool.training
+        if tool is not None and (tool.init_from is None or tool.init_from not in self.training.runs):
+            raise ValueError(f"tool.training.init_from: {tool.init_from!r} is not in training.runs (the tool model "
+                             "continues from a trained run's final checkpoint, e.g. stage2)")
         for name, run in self.training.runs.items():
             if run.init_from is not None and run.init_from not in self.training.runs:
                 raise ValueError(f"training.runs.{name}.init_from: unknown run {run.init_from!r}")

@@ -11,6 +11,7 @@ from hare_assets.core.asset import asset
 from hare_assets.core.cards import cards_dir, dataset_card, write_card
 from hare_assets.core.lake import parquet_glob, read_table, tree_hash, write_table
 from hare_assets.core.meta import card_metadata, markdown_table, table_metadata
+from hare_assets.core.packing import pack, write_shards
 from hare_assets.core.partitions import run_partitions
 from hare_assets.core.provenance import (
     LICENSE_COLUMNS,
@@ -22,7 +23,6 @@ from hare_assets.core.provenance import (
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.mixture.packing import pack, write_shards
 from hare_assets.mixture.sampling import mix_composition, plan_mix, report_table
 from model_training.tokenizer import Tokenizer
 

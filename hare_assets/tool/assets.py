@@ -16,6 +16,7 @@ from hare_assets.core.embeddings import embed_texts
 from hare_assets.core.generation.cache import GenerationStats, Request, text_sha256
 from hare_assets.core.generation.run import generate, generation_metadata
 from hare_assets.core.lake import read_table, write_table
+from hare_assets.core.launch import launch_command, train_run_json
 from hare_assets.core.markdown import markdown_table
 from hare_assets.core.meta import conservation_result, conservation_spec, table_metadata
 from hare_assets.core.resources import HareResource
@@ -124,11 +125,64 @@ def test_split(hare: HareResource, cfg: ToolCalling) -> list[dict]:
     return out
 
 
-def tool_checkpoint(hare: HareResource, run: str) -> Path:
-    path = hare.root / "checkpoints" / run / "final"
+TOOL_RUN = "tool"  # HARE_HOME/checkpoints/tool: the fine-tune's output folder, beside the runs of `checkpoints`
+
+
+def tool_checkpoint_path(hare: HareResource) -> Path:
+    path = hare.root / "checkpoints" / TOOL_RUN / "final"
     if not path.is_dir():
-        raise dg.Failure(f"no final checkpoint for the tool run {run!r} at {path}: materialize checkpoints[{run}] first")
+        raise dg.Failure(f"no final tool checkpoint at {path}: materialize tool_checkpoint first")
     return path
+
+
+def tool_training_samples(hare: HareResource, n_apis: int, seq_len: int):
+    """(ids, loss mask) of every train-split sample: BOS + prompt + functional call, the call (from its
+    functional token to <fn_end>) trained and the prompt masked."""
+    from model_training.chat_template import sample_from_segments
+    from model_training.functional_tokens import functional_tokenizer
+
+    tokenizer = functional_tokenizer(n_apis)
+    rows = read_table(hare.lake("api_calling_samples"), ["id", "split", "prompt", "completion"]).to_pylist()
+    for r in sorted((r for r in rows if r["split"] == "train"), key=lambda r: r["id"]):
+        text = tokenizer.bos_token + r["prompt"] + r["completion"]
+        start = len(tokenizer.bos_token) + len(r["prompt"])
+        sample = sample_from_segments(tokenizer, text, [(start, len(text))])
+        yield sample.ids, sample.loss_mask
+
+
+def tool_checkpoint(context: dg.AssetExecutionContext, hare: HareResource,
+                    training_pipes_client: dg.ResourceParam[dg.PipesClient]) -> dg.MaterializeResult:
+    from hare_assets.core.packing import pack_samples, write_shards
+
+    settings = hare.settings()
+    cfg = settings.tool
+    run = cfg.training
+    init_from = hare.root / "checkpoints" / run.init_from / "final"
+    if not init_from.is_dir():
+        raise dg.Failure(f"tool_checkpoint continues from run {run.init_from!r}, whose final checkpoint {init_from} "
+                         f"does not exist: materialize checkpoints[{run.init_from}] first")
+    shards = hare.lake("api_calling_shards")
+    packer = pack_samples(tool_training_samples(hare, len(cfg.apis), run.seq_len), run.seq_len, pad_id=0, eos_id=2)
+    manifest = write_shards(shards, packer, run.seq_len, settings.mixture.shard_sequences, cfg.seed,
+                            {"run": TOOL_RUN, "tokenizer": "mistral-v1+functional", "functional_tokens": len(cfg.apis)})
+    if manifest["total_sequences"] == 0:
+        raise dg.Failure(f"tool_checkpoint: no train sample fits tool.training.seq_len={run.seq_len}")
+    out = hare.root / "checkpoints" / TOOL_RUN
+    if (out / "final").exists():  # a finished run is retrained from scratch; an interrupted one resumes
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = out.parent / f"{TOOL_RUN}.run.json"
+    config_path.write_text(json.dumps(train_run_json(settings.training, run, shards, out, init_from,
+                                                     functional_tokens=len(cfg.apis)), indent=2))
+    result = training_pipes_client.run(context=context,
+                                       command=launch_command(settings.training, config_path)).get_materialize_result()
+    return dg.MaterializeResult(
+        metadata={**(result.metadata or {}),
+                  "train_samples": manifest["documents"], "too_long_samples": manifest["too_long_samples"],
+                  "label_tokens": manifest["label_tokens"], "shards": dg.MetadataValue.path(str(shards)),
+                  "dagster_run": dg.MetadataValue.dagster_run(context.run_id)},
+        data_version=result.data_version,
+    )
 
 
 def tool_model_outputs(checkpoint: Path, prompts: list[str], max_new_tokens: int, n_apis: int) -> list[str]:
@@ -162,8 +216,8 @@ def api_calling_scores(context: dg.AssetExecutionContext, hare: HareResource) ->
     rag = accuracy_rows(names, judge([g.text for g in gens], targets, cfg.apis, functional=False))
     retrieval_hits = sum(any(a.name == n for a in r) for n, r in zip(names, retrieved))
     tool = {}
-    if cfg.run is not None:
-        outputs = tool_model_outputs(tool_checkpoint(hare, cfg.run), [r["prompt"] for r in items], cfg.max_new_tokens,
+    if cfg.training is not None:
+        outputs = tool_model_outputs(tool_checkpoint_path(hare), [r["prompt"] for r in items], cfg.max_new_tokens,
                                      len(cfg.apis))
         tool = accuracy_rows(names, judge(outputs, targets, cfg.apis, functional=True))
     subset = cfg.max_scored_per_api is not None
@@ -171,7 +225,7 @@ def api_calling_scores(context: dg.AssetExecutionContext, hare: HareResource) ->
     for api in cfg.apis:
         t, b = tool.get(api.name, {}), rag.get(api.name, {})
         rows.append({"api": api.name, "paper_api": api.paper_api, "items": b.get("n", 0), "subset": subset,
-                     "tool_run": cfg.run, "tool_accuracy_pct": 100 * t["accuracy"] if t else None,
+                     "tool_model": TOOL_RUN if tool else None, "tool_accuracy_pct": 100 * t["accuracy"] if t else None,
                      "tool_stderr_pct": 100 * t["stderr"] if t else None,
                      "rag_model": model_id, "rag_accuracy_pct": 100 * b["accuracy"] if b else None,
                      "rag_stderr_pct": 100 * b["stderr"] if b else None,
@@ -204,8 +258,8 @@ def quantized_checkpoints(context: dg.AssetExecutionContext, hare: HareResource)
 
     settings = hare.settings()
     cfg = settings.tool
-    checkpoint = tool_checkpoint(hare, cfg.run)
-    folder = hare.root / "quantized" / cfg.run
+    checkpoint = tool_checkpoint_path(hare)
+    folder = hare.root / "quantized" / TOOL_RUN
     shutil.rmtree(folder, ignore_errors=True)
     model, tokenizer = load_checkpoint(checkpoint)
     end = tokenizer.convert_tokens_to_ids(END_TOKEN)
@@ -214,10 +268,10 @@ def quantized_checkpoints(context: dg.AssetExecutionContext, hare: HareResource)
     llama = llama_cpp_available()
     if not llama:
         context.log.warning("llama-cpp-python is not installed: greedy agreement through transformers' GGUF loader "
-                            "(dequantized weights), no int4 tokens/s (pip install 'hare-platform[gguf]')")
+                            "(dequantized weights), no int4 tokens/s (pip install 'hare-platform[llama-cpp]')")
     rows = []
     for qtype in cfg.gguf_types:
-        written = export_gguf(checkpoint, folder / f"{cfg.run}-{qtype.lower()}.gguf", qtype)
+        written = export_gguf(checkpoint, folder / f"{TOOL_RUN}-{qtype.lower()}.gguf", qtype)
         back = read_gguf(written["path"], checkpoint)
         timing = {"tokens_per_s": None}
         if llama:
@@ -226,7 +280,7 @@ def quantized_checkpoints(context: dg.AssetExecutionContext, hare: HareResource)
         else:
             outs = transformers_gguf_greedy(written["path"], prompts, cfg.agreement_tokens, end)
         agree = agreement(reference, outs)
-        rows.append({"run": cfg.run, "type": qtype, "path": written["path"], "bytes": written["bytes"],
+        rows.append({"model": TOOL_RUN, "type": qtype, "path": written["path"], "bytes": written["bytes"],
                      "tensor_types": json.dumps(back["tensor_types"]),
                      "token_embd_relative_error": back["token_embd_relative_error"],
                      "runtime": "llama.cpp" if llama else "transformers (dequantized)", "prompts": agree["pairs"],
@@ -266,31 +320,46 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                          "benchmarks), then split train / test per API (Table 8's sizes). Rejected ones in "
                          "api_calling_rejections with the reason."),
         )(api_calling_samples),
+        *([asset(
+            name="tool_checkpoint",
+            group_name="fine_tuning",
+            deps=["api_calling_samples", "checkpoints"],
+            launches=["model_training"],
+            config=[cfg.training, len(cfg.apis), cfg.seed, settings.mixture.shard_sequences,
+                    settings.training.deepspeed_zero_stage],
+            kinds={"pytorch"},
+            description=(f"The tool fine-tune: model_training's train loop (launched through Dagster Pipes, as "
+                         f"checkpoints) from checkpoints[{cfg.training.init_from}]'s final checkpoint on the train "
+                         f"split of api_calling_samples, one sample per row of {cfg.training.seq_len}+1 tokens, the "
+                         f"prompt masked in the loss; {len(cfg.apis) + 1} functional tokens (<fn_0>..<fn_"
+                         f"{len(cfg.apis) - 1}>, <fn_end>) added to the tokenizer and the embeddings resized. "
+                         f"Output: HARE_HOME/checkpoints/{TOOL_RUN}/."),
+        )(tool_checkpoint)] if cfg.training is not None else []),
         asset(
             name="api_calling_scores",
             group_name="fine_tuning",
-            deps=["api_calling_samples", *(["checkpoints"] if cfg.run else [])],
+            deps=["api_calling_samples", *(["tool_checkpoint"] if cfg.training else [])],
             launches=["model_training"],
-            config=[cfg.apis, cfg.run, cfg.max_scored_per_api, cfg.rag_top_k, cfg.max_new_tokens,
+            config=[cfg.apis, cfg.training is not None, cfg.max_scored_per_api, cfg.rag_top_k, cfg.max_new_tokens,
                     settings.synthesis.backend, settings.topics.embedding_model],
             kinds={"pytorch"},
             description=("Per-API accuracy on the test split (function exact, arguments equal after BFCL's "
                          "normalization) of the tool model "
-                         + (f"(checkpoints[{cfg.run}]) " if cfg.run else "(none configured: tool.run) ") +
+                         + ("(tool_checkpoint) " if cfg.training else "(none: tool.training is not configured) ") +
                          f"and of a RAG baseline (the top {cfg.rag_top_k} function descriptions by "
                          f"{settings.topics.embedding_model} similarity, prompted to the {backend}), beside "
                          "Table 8's HARE-1.1B-Tool and Llama3-8B-RAG columns."),
         )(api_calling_scores),
     ]
-    if cfg.run is not None:
+    if cfg.training is not None:
         assets.append(asset(
             name="quantized_checkpoints",
             group_name="fine_tuning",
-            deps=["checkpoints", "api_calling_samples"],
+            deps=["tool_checkpoint", "api_calling_samples"],
             launches=["model_training"],
-            config=[cfg.run, cfg.gguf_types, cfg.agreement_tokens, cfg.max_scored_per_api],
+            config=[cfg.gguf_types, cfg.agreement_tokens, cfg.max_scored_per_api],
             kinds={"gguf"},
-            description=(f"checkpoints[{cfg.run}] exported to GGUF ({', '.join(cfg.gguf_types)}) for llama.cpp, read "
+            description=(f"tool_checkpoint exported to GGUF ({', '.join(cfg.gguf_types)}) for llama.cpp, read "
                          "back with the gguf package, and run with llama.cpp (llama-cpp-python, CPU int4 / int8 "
                          f"kernels): greedy agreement with the full-precision model over {cfg.agreement_tokens} "
                          "tokens of each test prompt, and decode tokens/s. Without llama-cpp-python the agreement "

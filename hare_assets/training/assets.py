@@ -3,13 +3,13 @@
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import dagster as dg
 
 from hare_assets.core.asset import asset
 from hare_assets.core.cards import CARD_INFO, cards_dir, model_card, write_card
+from hare_assets.core.launch import launch_command, train_run_json
 from hare_assets.core.meta import card_metadata, inline_png, markdown_table
 from hare_assets.core.partitions import run_partitions
 from hare_assets.core.provenance import (
@@ -18,7 +18,7 @@ from hare_assets.core.provenance import (
     rows_from_manifest,
 )
 from hare_assets.core.resources import HareResource
-from hare_assets.core.settings import Settings, Training, TrainRun
+from hare_assets.core.settings import Settings, TrainRun
 
 
 def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) -> dict:
@@ -28,35 +28,8 @@ def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource) 
         if not init_from.is_dir():
             raise dg.Failure(f"checkpoints[{run}] continues from run {cfg.init_from!r}, whose final checkpoint "
                              f"{init_from} does not exist: materialize checkpoints[{cfg.init_from}] first")
-    return {
-        "preset": cfg.preset,
-        "shards_dir": str(hare.lake("tokenized_shards", run)),
-        "output_dir": str(hare.root / "checkpoints" / run),
-        "init_from": str(init_from) if init_from else None,
-        "seq_len": cfg.seq_len,
-        "micro_batch_size": cfg.micro_batch_size,
-        "token_batch": cfg.token_batch,
-        "grad_accum_steps": cfg.grad_accum_steps,
-        "max_steps": cfg.max_steps,
-        "target_tokens": cfg.target_tokens,
-        "lr": cfg.lr,
-        "warmup_steps": cfg.warmup_steps,
-        "save_every": cfg.save_every,
-        "seed": cfg.seed,
-        "peak_flops": cfg.peak_flops,
-        "deepspeed": {"zero_optimization": {"stage": settings.training.deepspeed_zero_stage}}
-        if settings.training.launcher == "deepspeed" else None,
-    }
-
-
-def launch_command(training: Training, config_path: Path) -> list[str]:
-    """The training process: plain python (one process; CPU or one GPU) or the deepspeed launcher
-    (one rank per GPU), after `command_prefix` (e.g. srun on a Slurm cluster: docs/SCALING.md)."""
-    args = ["--run-config", str(config_path)]
-    if training.launcher == "deepspeed":
-        gpus = ["--num_gpus", str(training.deepspeed_num_gpus)] if training.deepspeed_num_gpus else []
-        return [*training.command_prefix, "deepspeed", *gpus, "--module", "model_training.train", *args]
-    return [*training.command_prefix, sys.executable, "-m", "model_training.train", *args]
+    return train_run_json(settings.training, cfg, hare.lake("tokenized_shards", run), hare.root / "checkpoints" / run,
+                          init_from)
 
 
 def shards_data_version(context: dg.AssetExecutionContext, run: str) -> str | None:
