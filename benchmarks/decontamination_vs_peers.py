@@ -60,13 +60,13 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from common import versions  # noqa: E402
 
 from hare_assets.core.benchmarks import load_benchmark  # noqa: E402
-from hare_assets.core.settings import BENCHMARK_NAMES  # noqa: E402
-from hare_assets.decontamination.index import (  # noqa: E402
+from hare_assets.core.overlap.index import (  # noqa: E402
     benchmark_ngram_rows,
     prepare_index,
     sorted_index,
 )
-from hare_assets.decontamination.scoring import repetition_rates  # noqa: E402
+from hare_assets.core.overlap.scoring import repetition_rates  # noqa: E402
+from hare_assets.core.settings import BENCHMARK_NAMES  # noqa: E402
 
 N = 13
 THRESHOLD = 0.5

@@ -42,7 +42,7 @@ sys.path.insert(0, str(HERE))
 from common import versions  # noqa: E402
 from decontamination_vs_peers import DEFAULT_ROOT, gsm8k_test, make_docs  # noqa: E402
 
-from hare_assets.mixture.packing import pack, write_shards  # noqa: E402
+from hare_assets.core.packing import pack, write_shards  # noqa: E402
 from model_training.tokenizer import Tokenizer  # noqa: E402
 
 

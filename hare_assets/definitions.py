@@ -18,13 +18,14 @@ from hare_assets.mixture import assets as mixture_assets
 from hare_assets.sources import assets as sources_assets
 from hare_assets.sql_models import assets as sql_model_assets
 from hare_assets.synthesis import assets as synthesis_assets
+from hare_assets.tool import assets as tool_assets
 from hare_assets.topics import assets as topics_assets
 from hare_assets.training import assets as training_assets
 
 # In data-flow order (the order of the README's asset table).
 STAGES = (sources_assets, cleaning_assets, dedup_assets, topics_assets, synthesis_assets, finetuning_assets,
-          decontamination_assets, mixture_assets, training_assets, evaluation_assets, sql_model_assets)
-EXPENSIVE_GROUPS = ("training", "evaluation")
+          decontamination_assets, mixture_assets, training_assets, evaluation_assets, tool_assets, sql_model_assets)
+EXPENSIVE_GROUPS = ("training", "evaluation", "tool")
 
 
 def hare_resource(settings: Settings) -> HareResource:

@@ -40,13 +40,14 @@ def new_state(cfg: RunConfig, plan: Plan, data: PackedSequences) -> dict:
         "init_from": cfg.init_from,
         # Fine-tuning shards name the chat template they were rendered in; checkpoints save it with the tokenizer.
         "chat_template": data.manifest.get("chat_template"),
+        "functional_tokens": cfg.functional_tokens,  # the tool fine-tune's functions (0: none added)
         "init_weights_sha256": None,  # set when the run starts: equal across runs that start identically
     }
 
 
 def check_resumable(saved: dict, fresh: dict, checkpoint: Path) -> None:
     """The data position only means the same thing with the same shards and batch geometry."""
-    for key in ("preset", "seq_len", "rows_per_step", "data_seed", "shards_manifest_sha256"):
+    for key in ("preset", "seq_len", "rows_per_step", "data_seed", "shards_manifest_sha256", "functional_tokens"):
         if saved[key] != fresh[key]:
             raise ValueError(f"cannot resume from {checkpoint}: {key} was {saved[key]!r}, the config gives {fresh[key]!r}")
 
@@ -71,7 +72,7 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 def write_hf_checkpoint(directory: Path, model: torch.nn.Module, state: dict) -> None:
     model.save_pretrained(directory)
-    save_tokenizer(directory, state.get("chat_template"))
+    save_tokenizer(directory, state.get("chat_template"), state.get("functional_tokens", 0))
     (directory / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 

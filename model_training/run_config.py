@@ -37,6 +37,8 @@ class RunConfig:
     adam_eps: float = 1e-8
     seed: int = 0
     init_from: str | None = None
+    # The tool fine-tune: add <fn_0>..<fn_{n-1}> and <fn_end> to the tokenizer and the embeddings (0: none).
+    functional_tokens: int = 0
     save_every: int = 0  # 0: only at the end
     keep_checkpoints: int = 3  # newest checkpoint-<step>/ kept; 0 keeps all
     log_every: int = 10  # progress lines; metrics.jsonl gets every step

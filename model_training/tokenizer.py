@@ -123,9 +123,13 @@ def mistral_v1_tokenizer(chat_template: str | None = None):
     )
 
 
-def save_tokenizer(directory: str | os.PathLike, chat_template: str | None = None) -> None:
+def save_tokenizer(directory: str | os.PathLike, chat_template: str | None = None, functional_tokens: int = 0) -> None:
+    """`functional_tokens`: a tool checkpoint's tokenizer, with that many functions' tokens added."""
+    from model_training.functional_tokens import functional_tokenizer
+
     directory = Path(directory)
-    mistral_v1_tokenizer(chat_template).save_pretrained(directory)
+    tokenizer = functional_tokenizer(functional_tokens, chat_template) if functional_tokens else mistral_v1_tokenizer(chat_template)
+    tokenizer.save_pretrained(directory)
     # The original sentencepiece model, for tools that want it (llama.cpp, slow tokenizers).
     shutil.copyfile(sentencepiece_model_path(), directory / "tokenizer.model")
     # transformers 5 writes its class name "TokenizersBackend", unknown to transformers 4; both

@@ -17,6 +17,9 @@ run.json (defaults in ``model_training.run_config.RunConfig``)::
   ``grad_accum_steps`` wins. ``target_tokens`` derives ``max_steps``: give exactly one.
 - ``init_from``: an HF checkpoint directory (stage 1's ``final/``) to start stage 2 from, with a
   fresh optimizer and schedule.
+- ``functional_tokens``: n > 0 for the tool fine-tune: the functional tokens of n functions
+  (``model_training.functional_tokens``) are added to the model it starts from (embeddings resized) and to the
+  tokenizer saved with each checkpoint; train it on loss-masked shards (prompt masked, the call trained).
 - Resumable: when ``output_dir`` holds a ``checkpoint-<step>/``, the run continues from the newest
   one with its weights, optimizer, schedule and data position, and rewrites ``metrics.jsonl`` from
   there. A larger ``max_steps`` continues a finished run.
@@ -62,6 +65,11 @@ from model_training.checkpointing import (
 from model_training.configs import ModelPreset, flops_per_token
 from model_training.data import PackedSequences
 from model_training.engines import DeepSpeedBackend, TorchBackend, mean_across_ranks
+from model_training.functional_tokens import (
+    add_functional_tokens,
+    functional_token_names,
+    functional_tokenizer,
+)
 from model_training.metrics import (
     METRICS_FILE,
     MetricsLog,
@@ -71,15 +79,25 @@ from model_training.metrics import (
 from model_training.run_config import RunConfig, make_plan, resolve_runtime
 
 
-def build_model(preset: ModelPreset, weights_from: str | os.PathLike | None, attn_implementation: str) -> MistralForCausalLM:
-    """fp32 weights, fresh from the preset or loaded from an HF checkpoint of the same shape."""
+def build_model(preset: ModelPreset, weights_from: str | os.PathLike | None, attn_implementation: str,
+                functional_tokens: int = 0) -> MistralForCausalLM:
+    """fp32 weights, fresh from the preset or loaded from an HF checkpoint of the same shape. With
+    `functional_tokens` (the tool fine-tune) the functional tokens' embedding rows are added where the weights
+    lack them (stage 2's checkpoint), and kept where they have them (a resumed tool run)."""
     if weights_from is None:
-        return AutoModelForCausalLM.from_config(preset.to_mistral_config(), attn_implementation=attn_implementation)
-    model = AutoModelForCausalLM.from_pretrained(weights_from, attn_implementation=attn_implementation)
-    expected, found = preset.to_mistral_config(), model.config
-    for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads"):
-        if getattr(expected, key) != getattr(found, key):
-            raise ValueError(f"{weights_from}: {key} {getattr(found, key)} does not match the preset's {getattr(expected, key)}")
+        model = AutoModelForCausalLM.from_config(preset.to_mistral_config(), attn_implementation=attn_implementation)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(weights_from, attn_implementation=attn_implementation)
+        expected, found = preset.to_mistral_config(), model.config
+        vocab = {expected.vocab_size, expected.vocab_size + (len(functional_token_names(functional_tokens))
+                                                             if functional_tokens else 0)}
+        if found.vocab_size not in vocab:
+            raise ValueError(f"{weights_from}: vocab_size {found.vocab_size} does not match the preset's {sorted(vocab)}")
+        for key in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads"):
+            if getattr(expected, key) != getattr(found, key):
+                raise ValueError(f"{weights_from}: {key} {getattr(found, key)} does not match the preset's {getattr(expected, key)}")
+    if functional_tokens:
+        add_functional_tokens(functional_tokenizer(functional_tokens), model, functional_tokens)
     return model.float()  # DeepSpeed checkpoints are saved in bf16
 
 
@@ -108,7 +126,8 @@ def train(cfg: RunConfig, log: Callable[[str], None] = log_to_stderr) -> dict:
         check_resumable(saved, state, resume_from)
         state = {**saved, "max_steps": plan.max_steps}
     torch.manual_seed(cfg.seed)
-    model = build_model(plan.preset, resume_from or cfg.init_from, runtime.attn_implementation).to(runtime.device)
+    model = build_model(plan.preset, resume_from or cfg.init_from, runtime.attn_implementation,
+                        cfg.functional_tokens).to(runtime.device)
     if resume_from is None:
         state["init_weights_sha256"] = weights_sha256(model)
     backend = (DeepSpeedBackend if runtime.use_deepspeed else TorchBackend)(model, cfg, plan, runtime)

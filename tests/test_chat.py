@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hare_assets.finetuning.conversations import to_messages
-from hare_assets.mixture.packing import pack, pack_samples, write_shards
+from hare_assets.core.packing import pack, pack_samples, write_shards
 from model_training.chat_template import chat_tokenizer, render, render_sample
 from model_training.configs import PRESETS
 from model_training.data import PackedSequences

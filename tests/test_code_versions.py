@@ -88,13 +88,16 @@ def test_every_asset_has_a_code_version(versions):
 
 
 def test_a_changed_training_loop_reflags_checkpoints_and_the_scores(versions):
-    # checkpoints launches model_training; the evaluation assets load its checkpoints with it.
-    assert changed(versions, "train") == {"checkpoints", "benchmark_scores", "leakage_scores"}
+    # checkpoints and tool_checkpoint launch model_training; the scores and the GGUF export load checkpoints with it.
+    assert changed(versions, "train") == {"checkpoints", "benchmark_scores", "leakage_scores", "tool_checkpoint",
+                                          "api_calling_scores", "quantized_checkpoints"}
 
 
 def test_a_changed_generation_backend_reflags_everything_that_generates(versions):
-    # leakage_scores rephrases benchmark questions through the same backend.
-    assert changed(versions, "backend") == {"topic_clusters", "d2_documents", "d3_samples", "leakage_scores"}
+    # leakage_scores rephrases benchmark questions through the same backend; the API-calling samples and the RAG
+    # baseline generate through it.
+    assert changed(versions, "backend") == {"topic_clusters", "d2_documents", "d3_samples", "leakage_scores",
+                                            "api_calling_samples", "api_calling_scores"}
 
 
 def test_a_changed_cleaning_threshold_reflags_only_the_filter(versions):

@@ -5,9 +5,9 @@ import pytest
 
 from hare_assets.cleaning.signals import BAND_SCHEMA, SIGNALS_SCHEMA
 from hare_assets.core.meta import table_metadata
+from hare_assets.core.overlap.index import NGRAM_SCHEMA
 from hare_assets.core.schemas import CLEANED_SCHEMA, DOCUMENT_SCHEMA, REJECTION_SCHEMA
 from hare_assets.decontamination.assets import MIX_SCHEMA, REMOVED_SCHEMA
-from hare_assets.decontamination.index import NGRAM_SCHEMA
 from hare_assets.mixture.sampling import PLAN_SCHEMA, REPORT_SCHEMA
 from hare_assets.sources.assets import QUARANTINE_SCHEMA
 from hare_assets.synthesis.assets import SYNTH_SCHEMA

@@ -8,17 +8,17 @@ import random
 import numpy as np
 import pytest
 
-from hare_assets.core.sample.fixtures import SEED, WRITERS
-from hare_assets.core.settings import Decontamination
-from hare_assets.decontamination.hashing import normalize_tokens
-from hare_assets.decontamination.index import benchmark_ngram_rows, prepare_index
-from hare_assets.decontamination.rules import (
+from hare_assets.core.overlap.hashing import normalize_tokens
+from hare_assets.core.overlap.index import benchmark_ngram_rows, prepare_index
+from hare_assets.core.overlap.rules import (
     BENCHMARK_OVERLAP,
     TOO_LONG,
     TOO_SHORT,
     removal,
 )
-from hare_assets.decontamination.scoring import repetition_rates
+from hare_assets.core.overlap.scoring import repetition_rates
+from hare_assets.core.sample.fixtures import SEED, WRITERS
+from hare_assets.core.settings import Decontamination
 
 DEFAULTS = Decontamination()
 MAX_RATE = DEFAULTS.max_repetition_rate

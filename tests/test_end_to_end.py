@@ -320,3 +320,25 @@ def test_licenses_cards_and_export(run, wh, tmp_path):
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "model").config.model_type == "mistral"
     card = ModelCard.load(tmp_path / "model" / "README.md")
     assert len(card.data.eval_results) == 6 and "n_items" in card.text
+
+
+def test_api_calling_chain(run, wh):
+    """Samples per API with Table 8's split sizes, the tool run with its functional tokens, per-API scores beside
+    Table 8, and the GGUF files read back with their quantized tensors."""
+    home, _ = run
+    splits = dict(((a, s), n) for a, s, n in q(wh, "select api, split, count(*) from api_calling_samples group by all"))
+    assert splits[("make_phone_call", "train")] == 690 and splits[("send_email", "train")] == 810
+    assert all(splits[(a, "test")] == 50 for a, _ in splits)
+    assert q(wh, """select count(*) from api_calling_samples a join api_calling_samples b using (query)
+                    where a.split = 'train' and b.split = 'test'""") == [(0,)]
+    assert q(wh, "select count(*) from api_calling_rejections where origin = 'llm'") == [(14,)]  # 2 a API, noise
+    tokens = json.loads((home / "checkpoints" / "tool" / "final" / "tokenizer.json").read_text())["added_tokens"]
+    assert {t["content"]: t["id"] for t in tokens if t["content"].startswith("<fn_")} == {
+        **{f"<fn_{k}>": 32000 + k for k in range(7)}, "<fn_end>": 32007}
+    scores = q(wh, """select api, paper_api, items, tool_accuracy_pct, rag_accuracy_pct, paper_tool_accuracy_pct,
+                      paper_rag_accuracy_pct from api_calling_scores order by paper_api""")
+    assert [r[1] for r in scores] == [f"API-{k}" for k in range(7)] and all(r[2] == 10 for r in scores)
+    assert all(r[3] is not None and r[4] is not None for r in scores)
+    assert [r[5] for r in scores] == [91.7, 100, 100, 100, 100, 100, 95]
+    gguf = {r[0]: r for r in q(wh, "select type, tensor_types, prompts, greedy_prefix_agreement from quantized_checkpoints")}
+    assert set(gguf) == {"Q4_0", "Q8_0"} and json.loads(gguf["Q4_0"][1])["Q4_0"] == 16 and gguf["Q8_0"][2] == 70

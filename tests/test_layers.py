@@ -30,8 +30,8 @@ def offending(module: str, path: Path, allowed: tuple[str, ...]) -> list[str]:
 
 
 def test_the_stages_are_the_expected_folders():
-    assert STAGES == ["cleaning", "decontamination", "dedup", "evaluation", "finetuning", "mixture", "sources", "sql_models",
-                      "synthesis", "topics", "training"]
+    assert STAGES == ["cleaning", "decontamination", "dedup", "evaluation", "finetuning", "mixture", "sources",
+                      "sql_models", "synthesis", "tool", "topics", "training"]
 
 
 @pytest.mark.parametrize("stage", STAGES)

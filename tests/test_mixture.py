@@ -1,4 +1,4 @@
-"""Mix sampling (hare_assets/mixture/sampling.py) and tokenization + packing (hare_assets/mixture/packing.py)."""
+"""Mix sampling (hare_assets/mixture/sampling.py) and tokenization + packing (hare_assets/core/packing.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from hare_assets.core.lake import StagedDir, staged
 from hare_assets.core.settings import Mixture
-from hare_assets.mixture.packing import (
+from hare_assets.core.packing import (
     FORMAT,
     pack,
     write_shards,
@@ -301,7 +301,7 @@ def test_packing_output_is_pinned(tmp_path, seq_len, rows_per_block, expected):
     hare-packed-v1 writer (the .ds shards of v2 hold exactly the bytes of v1's .bin shards)."""
     import hashlib
 
-    from hare_assets.mixture.packing import Packer
+    from hare_assets.core.packing import Packer
 
     h = hashlib.sha256()
     packer = Packer(iter(_fixed_pack_docs()), seq_len, 2, rows_per_block=rows_per_block)

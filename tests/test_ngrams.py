@@ -1,4 +1,4 @@
-"""Benchmark n-gram hashing, index and repetition rates (hare_assets/decontamination/: hashing.py, index.py,
+"""Benchmark n-gram hashing, index and repetition rates (hare_assets/core/overlap/: hashing.py, index.py,
 scoring.py)."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from hare_assets.decontamination.hashing import (
+from hare_assets.core.overlap.hashing import (
     HASH_VERSION,
     ngram_hashes,
     ngram_sizes,
     normalize_tokens,
 )
-from hare_assets.decontamination.index import NGRAM_SCHEMA, benchmark_ngram_rows
-from hare_assets.decontamination.scoring import OverlapScores, repetition_rates
+from hare_assets.core.overlap.index import NGRAM_SCHEMA, benchmark_ngram_rows
+from hare_assets.core.overlap.scoring import OverlapScores, repetition_rates
 
 GSM_ITEM = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
             "How many clips did Natalia sell altogether in April and May? Natalia sold 48/2 = 24 clips in May. "
@@ -104,7 +104,7 @@ def test_vectorized_hashes_equal_the_scheme_written_out():
 
 
 def test_hashes_stable_across_processes():
-    code = ("from hare_assets.decontamination.hashing import ngram_hashes as h;"
+    code = ("from hare_assets.core.overlap.hashing import ngram_hashes as h;"
             "print(h(['the','quick','brown','fox'], 3).tolist())")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
@@ -113,7 +113,7 @@ def test_hashes_stable_across_processes():
 
 def test_ascii_fast_path_and_unicode_path_give_the_same_words():
     """ASCII texts skip pyarrow's Unicode kernels; on ASCII text both paths must split identically."""
-    from hare_assets.decontamination.hashing import _SEPARATORS
+    from hare_assets.core.overlap.hashing import _SEPARATORS
 
     rng = np.random.default_rng(1)
     alphabet = [chr(c) for c in range(128)] + ["é", "ß", "—", "\u3000", "\u00a0", "’", "東", "É", "\u2028", "\x85"]
@@ -169,7 +169,7 @@ def test_benchmark_ngram_rows_schema_and_distinct_rows():
 
 
 def test_benchmark_ngram_rows_across_chunks(monkeypatch):
-    import hare_assets.decontamination.index as ix
+    import hare_assets.core.overlap.index as ix
 
     monkeypatch.setattr(ix, "_ITEM_CHUNK", 2)
     items = ITEMS + [("gsm8k", "test/0", GSM_ITEM)]  # a repeated key in another chunk
@@ -284,7 +284,7 @@ def test_index_table_is_pyarrow():
 
 
 def test_membership_prefilter_agrees_with_isin():
-    from hare_assets.decontamination.index import prepare_index
+    from hare_assets.core.overlap.index import prepare_index
 
     rng = np.random.default_rng(0)
     index = np.unique(rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, 50_000, dtype=np.int64))
@@ -298,7 +298,7 @@ def test_membership_prefilter_agrees_with_isin():
 
 
 def test_prepared_index_gives_the_same_results_as_the_plain_mapping():
-    from hare_assets.decontamination.index import PreparedIndex, prepare_index
+    from hare_assets.core.overlap.index import PreparedIndex, prepare_index
 
     _, index = build_index(ITEMS, range(4, 16))
     rng = np.random.default_rng(3)
@@ -341,7 +341,7 @@ def test_prepared_index_gives_the_same_results_as_the_plain_mapping():
 
 
 def test_results_do_not_depend_on_chunks_or_threads(monkeypatch):
-    import hare_assets.decontamination.scoring as sc
+    import hare_assets.core.overlap.scoring as sc
 
     _, index = build_index(ITEMS, range(4, 16))
     docs = [UNRELATED, "Intro. " + ARC_ITEM, GSM_ITEM + " " + UNRELATED, "", None, "x y", "Naïve — " + GSM_ITEM,
@@ -357,7 +357,7 @@ def test_results_do_not_depend_on_chunks_or_threads(monkeypatch):
 
 
 def test_explainer_finds_the_item_and_ngram_of_a_hash():
-    from hare_assets.decontamination.index import Explainer
+    from hare_assets.core.overlap.index import Explainer
 
     table, index = build_index(ITEMS, [13])
     explainer = Explainer(table)

@@ -33,7 +33,7 @@ RAY_SELECTION = ("key:d1_signals or key:d1_documents or key:topic_clusters or ke
                  "or key:tokenized_shards")
 # The stage functions that run as Ray tasks (core.compute names each task after its function).
 TASKS = {"hare_assets.cleaning.signals.score_table", "hare_assets.dedup.plan.band_edges",
-         "hare_assets.topics.clustering.embed_chunk", "hare_assets.decontamination.scoring.check_texts",
+         "hare_assets.core.embeddings.embed_chunk", "hare_assets.core.overlap.scoring.check_texts",
          "model_training.tokenizer.encode_texts"}
 NODE = {"num_cpus": 1, "memory": 1 << 30, "object_store_memory": 100 << 20}
 D1_SOURCES = {"RedPajamaC4": "Web", "RedPajamaWiki": "Wiki", "The-Stack": "Code", "OpenWebMath": "Math"}

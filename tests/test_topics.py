@@ -7,6 +7,7 @@ import pytest
 import yaml
 from openai_server import OpenAIServer
 
+from hare_assets.core.embeddings import embed_texts
 from hare_assets.core.generation.backends import Generation, SamplingParams
 from hare_assets.core.generation.cache import (
     Request,
@@ -21,7 +22,6 @@ from hare_assets.core.settings import PACKAGED_CONFIG
 from hare_assets.topics.clustering import (
     cluster_texts,
     ctfidf_labels,
-    embed_texts,
     excluded_clusters,
     parse_topic_label,
     representatives,

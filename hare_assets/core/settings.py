@@ -218,7 +218,7 @@ class LengthLimit(_Strict):
 
 
 class Decontamination(_Strict):
-    # N per part: an int, or [lo, hi] (see decontamination/scoring.py for how a range applies).
+    # N per part: an int, or [lo, hi] (see core/overlap/scoring.py for how a range applies).
     ngram: dict[str, int | tuple[int, int]] = Field(
         default_factory=lambda: {"d1": 13, "d2": (10, 15), "d3": (4, 8), "chat": (4, 8)})
     max_repetition_rate: float = Field(0.5, ge=0, le=1)
@@ -355,6 +355,89 @@ class Evaluation(_Strict):
     rephrase_max_new_tokens: int = Field(128, gt=0)  # for questions rephrased through synthesis.backend
 
 
+# The API-calling fine-tune (Appendix C.2): Table 8's seven Android APIs, with their query templates, ship in
+# core/tool_apis.yaml; `tool.apis` in a config replaces the whole set.
+TOOL_APIS_FILE = Path(__file__).parent / "tool_apis.yaml"
+SLOT_GENERATORS = ("phone_number", "email_address", "gibberish")
+
+
+class ApiArgument(_Strict):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    type: Literal["string", "integer", "boolean"] = "string"
+    description: str
+    required: bool = True
+    enum: tuple[str, ...] | None = None  # the allowed values (compared after normalization)
+    pattern: str | None = None  # a regex the (string) value must match in full
+    # Slot filling for the template path: values to draw from, or a generator (phone_number, email_address, gibberish).
+    values: tuple[str, ...] = ()
+    generator: Literal[SLOT_GENERATORS] | None = None
+
+
+class Api(_Strict):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")  # the function name; its functional token is <fn_{index}>
+    description: str
+    arguments: tuple[ApiArgument, ...] = ()
+    train: int = Field(ge=0)  # samples in the train / test split (Table 8: 469..810 / 50)
+    test: int = Field(ge=0)
+    # Table 8's row for this API (API-0 .. API-6), shown beside our scores; null for an API of your own.
+    paper_api: str | None = None
+    paper_tool_accuracy: float | None = None  # HARE-1.1B-Tool, %
+    paper_rag_accuracy: float | None = None  # Llama3-8B with RAG, %
+    # Query templates with {argument} slots, filled from the arguments' values or generators (offline sample
+    # data and the few-shot examples of the generation prompt); a slot named after a generator ({gibberish}) is filled
+    # by it without being an argument. At least one.
+    templates: tuple[str, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _slots(self) -> "Api":
+        names = [a.name for a in self.arguments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: duplicate argument names {names}")
+        for t in self.templates:
+            unknown = sorted(set(re.findall(r"\{(\w+)\}", t)) - set(names) - set(SLOT_GENERATORS))
+            if unknown:
+                raise ValueError(f"{self.name}: template {t!r} has slots {unknown} that are not arguments")
+        for a in self.arguments:
+            if not (a.values or a.generator or a.enum):
+                raise ValueError(f"{self.name}.{a.name}: give values, a generator or an enum to fill its slot")
+        return self
+
+
+def table8_apis() -> tuple[Api, ...]:
+    raw = yaml.safe_load(TOOL_APIS_FILE.read_text(encoding="utf-8"))
+    return tuple(Api.model_validate(a) for a in raw["apis"])
+
+
+class ToolCalling(_Strict):
+    apis: tuple[Api, ...] = Field(default_factory=table8_apis)
+    # The tool fine-tune (tool_checkpoint): the one train loop on the train split, prompt masked, functional tokens
+    # added, continuing from the final checkpoint of training run `training.init_from` (stage2); null: no
+    # fine-tune, api_calling_scores scores the RAG baseline only and nothing is exported.
+    training: TrainRun | None = None
+    # Generation requests per API through synthesis.backend (few-shot prompts); null: oversample x (train + test).
+    llm_requests_per_api: int | None = Field(None, ge=0)
+    oversample: float = Field(1.25, ge=1)
+    few_shot: int = Field(3, ge=0)  # template-filled examples shown in each generation prompt
+    # Fill each API's shortfall (after validation, dedup and decontamination) from the templates: the offline
+    # sample's path to valid data without a real LLM. Off by default: real runs train on generated data only.
+    template_fill: bool = False
+    max_new_tokens: int = Field(64, gt=0)  # per generated (query, call) pair, and per scored call
+    seed: int = 13
+    # api_calling_scores: test items scored per API (null: every one); the RAG baseline's retrieval.
+    max_scored_per_api: int | None = Field(None, gt=0)
+    rag_top_k: int = Field(3, gt=0)
+    # quantized_checkpoints: GGUF types written (llama.cpp names), and greedy tokens compared per test prompt.
+    gguf_types: tuple[Literal["Q4_0", "Q8_0", "F16", "F32"], ...] = ("Q4_0", "Q8_0")
+    agreement_tokens: int = Field(16, gt=0)
+
+    @model_validator(mode="after")
+    def _unique_apis(self) -> "ToolCalling":
+        names = [a.name for a in self.apis]
+        if len(set(names)) != len(names) or not names:
+            raise ValueError(f"apis: need at least one, with unique names; got {names}")
+        return self
+
+
 class Settings(_Strict):
     sample_corpus: SampleCorpus = SampleCorpus()
     sources: tuple[Source, ...]
@@ -370,6 +453,7 @@ class Settings(_Strict):
     chat: Chat = Chat()
     evaluation: Evaluation = Evaluation()
     compute: Compute = Compute()
+    tool: ToolCalling = ToolCalling()
 
     @model_validator(mode="after")
     def _cross_references(self) -> "Settings":
@@ -390,6 +474,10 @@ class Settings(_Strict):
         missing = sorted(set(self.training.runs) - set(self.mixture.runs))
         if missing:
             raise ValueError(f"training.runs: {missing} have no mixture.runs entry of the same name")
+        tool = self.tool.training
+        if tool is not None and (tool.init_from is None or tool.init_from not in self.training.runs):
+            raise ValueError(f"tool.training.init_from: {tool.init_from!r} is not in training.runs (the tool model "
+                             "continues from a trained run's final checkpoint, e.g. stage2)")
         for name, run in self.training.runs.items():
             if run.init_from is not None and run.init_from not in self.training.runs:
                 raise ValueError(f"training.runs.{name}.init_from: unknown run {run.init_from!r}")

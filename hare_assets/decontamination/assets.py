@@ -28,20 +28,20 @@ from hare_assets.core.meta import (
     markdown_table,
     table_metadata,
 )
+from hare_assets.core.overlap.hashing import ngram_sizes
+from hare_assets.core.overlap.index import (
+    benchmark_ngram_rows,
+    index_from_table,
+    prepare_index,
+)
+from hare_assets.core.overlap.rules import BENCHMARK_OVERLAP, removal
+from hare_assets.core.overlap.scoring import check_texts
 from hare_assets.core.provenance import license_rows, source_provenance
 from hare_assets.core.resources import HareResource
 from hare_assets.core.sample import ensure_sample
 from hare_assets.core.schemas import DOCUMENT_SCHEMA, REJECTION_FIELDS
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.decontamination.hashing import ngram_sizes
-from hare_assets.decontamination.index import (
-    Explainer,
-    benchmark_ngram_rows,
-    prepare_index,
-)
-from hare_assets.decontamination.rules import BENCHMARK_OVERLAP, removal
-from hare_assets.decontamination.scoring import check_texts
 from model_training.tokenizer import process_tokenizer
 
 # Mix inputs: (asset, paper part) in the order they are checked; the chat fine-tune's conversations too
@@ -79,19 +79,10 @@ def benchmark_ngrams(context: dg.AssetExecutionContext, hare: HareResource) -> d
     })
 
 
-def load_index(hare: HareResource) -> tuple[dict[int, np.ndarray], Explainer]:
-    """Sorted hash arrays per n, and the explainer of a hash (benchmark, item id, n-gram)."""
-    table = read_table(hare.lake("benchmark_ngrams"))
-    n_col = table["n"].to_numpy()
-    hashes = table["hash"].to_numpy()
-    index = {int(n): np.unique(hashes[n_col == n]) for n in np.unique(n_col)}
-    return index, Explainer(table)
-
-
 def decontaminated_documents(context: dg.AssetExecutionContext, hare: HareResource) -> dg.MaterializeResult:
     settings = hare.settings()
     cfg = settings.decontamination
-    index, explain = load_index(hare)
+    index, explain = index_from_table(read_table(hare.lake("benchmark_ngrams")))
     index = prepare_index(index)  # sorted arrays + membership bitmaps, built once for every batch
     tokenizer = process_tokenizer()
     # A Ray task holds one CPU: its n-gram threads and tokenizer stay on it (same results either way).

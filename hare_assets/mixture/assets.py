@@ -20,6 +20,7 @@ from hare_assets.core.lake import (
     write_table,
 )
 from hare_assets.core.meta import card_metadata, markdown_table, table_metadata
+from hare_assets.core.packing import pack, pack_samples, write_shards
 from hare_assets.core.partitions import run_partitions
 from hare_assets.core.provenance import (
     LICENSE_COLUMNS,
@@ -31,7 +32,6 @@ from hare_assets.core.provenance import (
 from hare_assets.core.resources import HareResource
 from hare_assets.core.settings import Settings
 from hare_assets.core.warehouse import quote_literal
-from hare_assets.mixture.packing import pack, pack_samples, write_shards
 from hare_assets.mixture.sampling import mix_composition, plan_mix, report_table
 from model_training.chat_template import chat_tokenizer, render_sample
 from model_training.tokenizer import encode_texts, process_tokenizer

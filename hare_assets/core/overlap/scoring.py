@@ -42,13 +42,13 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from hare_assets.decontamination.hashing import (
+from hare_assets.core.overlap.hashing import (
     as_strings,
     hash_words,
     ngram_sizes,
     ngram_windows,
 )
-from hare_assets.decontamination.index import PreparedIndex, prepare_index
+from hare_assets.core.overlap.index import PreparedIndex, prepare_index
 from model_training.tokenizer import encode_texts
 
 _CHUNK_BYTES = 1 << 21  # texts are normalized and hashed in chunks of about 2 MB (bounded temporaries)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from hare_assets.decontamination.hashing import as_strings, hash_words, ngram_windows
+from hare_assets.core.overlap.hashing import as_strings, hash_words, ngram_windows
 
 NGRAM_SCHEMA = pa.schema([("n", pa.int16()), ("hash", pa.int64()), ("benchmark", pa.string()),
                           ("item_id", pa.string()), ("ngram", pa.string())])
@@ -118,6 +118,13 @@ class Explainer:
         for (k, _), row in zip([w for w, f in zip(wanted, found.tolist()) if f], rows):
             out[k] = (row["benchmark"], row["item_id"], row["ngram"])
         return out
+
+
+def index_from_table(table: pa.Table) -> tuple[dict[int, np.ndarray], Explainer]:
+    """Sorted hash arrays per n of a stored `benchmark_ngrams` table, and the explainer of a hash."""
+    n_col = table["n"].to_numpy()
+    hashes = table["hash"].to_numpy()
+    return {int(n): np.unique(hashes[n_col == n]) for n in np.unique(n_col)}, Explainer(table)
 
 
 # --------------------------------------------------------------------------- the index for scoring
