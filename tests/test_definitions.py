@@ -16,6 +16,7 @@ GROUPS = {
     "d2": {"d2_documents"},
     "d3": {"d3_samples"},
     "finetuning": {"chat_sft_samples"},
+    "tool": {"api_calling_samples", "tool_checkpoint", "api_calling_scores", "quantized_checkpoints"},
     "decontamination": {"benchmark_ngrams", "decontaminated_documents", "contamination_report"},
     "mixture": {"training_mix", "tokenized_shards"},
     "training": {"checkpoints"},
