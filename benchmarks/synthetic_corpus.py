@@ -312,6 +312,16 @@ def document(index: int, seed: int = SEED) -> tuple[str, str, int | None]:
     return text, kind, None
 
 
+def clean_texts(n: int, start: int = 0, seed: int = SEED) -> list[str]:
+    """The texts of the first `n` clean documents from index `start` on (no planted noise or duplicates)."""
+    out, i = [], start
+    while len(out) < n:
+        if i and _kind_of(i, seed) == "clean":
+            out.append(document(i, seed)[0])
+        i += 1
+    return out
+
+
 def doc_id(index: int) -> str:
     return f"doc-{index:08d}"
 

@@ -17,19 +17,10 @@ from hare_assets.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from synthetic_corpus import _kind_of, document  # noqa: E402  (deterministic English prose)
+from synthetic_corpus import clean_texts  # noqa: E402  (deterministic English prose)
 
 D1 = "group:sources or group:d1"
 BIG = 50 * 1024 * 1024  # a 50 MB single document
-
-
-def clean_texts(n: int, start: int = 0) -> list[str]:
-    out, i = [], start
-    while len(out) < n:
-        if i and _kind_of(i, 20240617) == "clean":
-            out.append(document(i)[0])
-        i += 1
-    return out
 
 
 BAD = {

@@ -25,7 +25,7 @@ from hare_assets.core.schemas import DOCUMENT_SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from synthetic_corpus import _kind_of, document  # noqa: E402  (deterministic English prose)
+from synthetic_corpus import clean_texts  # noqa: E402  (deterministic English prose)
 
 # (asset, partition, the lake folders it writes, the warehouse views it publishes)
 STAGES = [
@@ -36,15 +36,6 @@ STAGES = [
      ["decontaminated_documents", "decontamination_rejections"]),
     ("tokenized_shards", "stage1", ["tokenized_shards/stage1", "shard_manifests/stage1"], ["tokenized_shards"]),
 ]
-
-
-def clean_texts(n: int, start: int = 0) -> list[str]:
-    out, i = [], start
-    while len(out) < n:
-        if i and _kind_of(i, 20240617) == "clean":
-            out.append(document(i)[0])
-        i += 1
-    return out
 
 
 def write_config(root: Path, data: Path) -> Path:
