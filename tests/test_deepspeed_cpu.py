@@ -47,6 +47,7 @@ def write_config(tmp: Path, zero_stage: int) -> Path:
     raw = yaml.safe_load((REPO / "hare_assets" / "default_config.yaml").read_text())
     raw["training"].update(launcher="deepspeed", deepspeed_zero_stage=zero_stage, ranks_per_node=RANKS,
                            runs={"stage1": RUN}, ablation_arms=[])
+    raw["tool"]["training"] = None  # no stage2 here for the tool fine-tune to continue from
     path = tmp / "cfg.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

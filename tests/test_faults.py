@@ -46,6 +46,7 @@ def write_config(root: Path, data: Path) -> Path:
     ]
     raw["topics"]["seed_sources"] = {}
     raw["chat"]["sources"] = []
+    raw["tool"]["training"] = None  # no tool fine-tune: there is no stage2 to continue from
     raw["mixture"]["runs"] = {"stage1": {"parts": ["d1"], "token_budget": 3000}}
     raw["training"]["runs"] = {"stage1": raw["training"]["runs"]["stage1"]}
     raw["training"]["ablation_arms"] = []
@@ -122,10 +123,11 @@ def graph(tmp_path_factory):
     (home / "dagster").mkdir(parents=True)
     write_corpus(data)
     cfg = write_config(root, data)
-    # D2 / D3 stand in as one open document each: decontamination reads every part.
-    for asset, part in (("d2_documents", "d2_open"), ("d3_samples", "d3_open")):
-        doc = {"id": f"{asset}-0", "source": asset, "category": "x", "part": part[:2], "meta": "{}",
-               "text": " ".join(clean_texts(3, start=900)), "mix_part": part}
+    # D2 / D3 / the chat conversations stand in as one document each: decontamination reads every part.
+    for asset, part, mix_part in (("d2_documents", "d2", "d2_open"), ("d3_samples", "d3", "d3_open"),
+                                  ("chat_sft_samples", "chat", "chat")):
+        doc = {"id": f"{asset}-0", "source": asset, "category": "x", "part": part, "meta": "{}",
+               "text": " ".join(clean_texts(3, start=900)), "mix_part": mix_part}
         write_table(asset_dir(home, asset), pa.Table.from_pylist(
             [doc], schema=pa.schema([*DOCUMENT_SCHEMA, ("mix_part", pa.string())])))
     with pytest.MonkeyPatch.context() as mp:
