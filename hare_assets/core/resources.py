@@ -33,6 +33,15 @@ class HareResource(dg.ConfigurableResource):
     def lake(self, asset: str, partition: str | None = None) -> Path:
         return asset_dir(self.root, asset, partition)
 
+    def final_checkpoint(self, run: str, needed_by: str, made_by: str | None = None) -> Path:
+        """`checkpoints/<run>/final`, or a failure saying what needs it and what to materialize first
+        (`made_by`: the asset that writes it, by default checkpoints[run])."""
+        path = self.root / "checkpoints" / run / "final"
+        if not path.is_dir():
+            raise dg.Failure(f"{needed_by} needs the final checkpoint of run {run!r} at {path}, which does not "
+                             f"exist: materialize {made_by or f'checkpoints[{run}]'} first")
+        return path
+
     def warehouse(self) -> Warehouse:
         return Warehouse(self.root / "warehouse.duckdb")
 

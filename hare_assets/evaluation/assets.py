@@ -27,13 +27,6 @@ from hare_assets.evaluation.rephrase import (
 )
 
 
-def final_checkpoint(hare: HareResource, run: str) -> Path:
-    path = hare.root / "checkpoints" / run / "final"
-    if not path.is_dir():
-        raise dg.Failure(f"no final checkpoint for run {run!r} at {path}: materialize checkpoints[{run}] first")
-    return path
-
-
 def trained_seq_len(checkpoint: Path) -> int | None:
     state = checkpoint / "trainer_state.json"
     return json.loads(state.read_text()).get("seq_len") if state.is_file() else None
@@ -105,7 +98,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         settings = hare.settings()
         cfg = settings.evaluation
         run = context.partition_key
-        checkpoint = final_checkpoint(hare, run)
+        checkpoint = hare.final_checkpoint(run, f"benchmark_scores[{run}]")
         folder = hare.root / "evaluation" / run
         spec = write_tasks(settings.benchmarks, cfg.few_shot, folder / "lm_eval_tasks", cfg.gsm8k_max_new_tokens)
         results = evaluate_checkpoint(checkpoint, spec, cfg.backend, cfg.max_items_per_benchmark, cfg.batch_size,
@@ -149,7 +142,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         run = context.partition_key
         from model_training.evaluate import leakage_delta, load_checkpoint
 
-        model, tokenizer = load_checkpoint(final_checkpoint(hare, run))
+        model, tokenizer = load_checkpoint(hare.final_checkpoint(run, f"leakage_scores[{run}]"))
         rows, rephrased_files = [], {}
         for bench in settings.benchmarks:
             items_in_data = load_benchmark(bench.name, bench.uri)

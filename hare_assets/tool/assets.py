@@ -68,8 +68,9 @@ def api_calling_samples(context: dg.AssetExecutionContext, hare: HareResource) -
     # Queries are short: the D3 n-gram sizes.
     overlap = benchmark_overlap(read_table(hare.lake("benchmark_ngrams")), settings.decontamination.ngram["d3"])
     owners, requests = [], []
+    per_api_requests = requests_per_api(cfg)
     for api in cfg.apis:
-        for i in range(requests_per_api(cfg)[api.name]):
+        for i in range(per_api_requests[api.name]):
             # Each request shows other template-filled examples, so the requests differ (and cache apart).
             shots = template_samples(api, cfg.few_shot, random.Random(f"{cfg.seed}:{api.name}:{i}"), set())
             owners.append(api.name)
@@ -128,11 +129,8 @@ def test_split(hare: HareResource, cfg: ToolCalling) -> list[dict]:
 TOOL_RUN = "tool"  # HARE_HOME/checkpoints/tool: the fine-tune's output folder, beside the runs of `checkpoints`
 
 
-def tool_checkpoint_path(hare: HareResource) -> Path:
-    path = hare.root / "checkpoints" / TOOL_RUN / "final"
-    if not path.is_dir():
-        raise dg.Failure(f"no final tool checkpoint at {path}: materialize tool_checkpoint first")
-    return path
+def tool_checkpoint_path(hare: HareResource, needed_by: str) -> Path:
+    return hare.final_checkpoint(TOOL_RUN, needed_by, made_by="tool_checkpoint")
 
 
 def tool_training_samples(hare: HareResource, n_apis: int, seq_len: int):
@@ -157,10 +155,7 @@ def tool_checkpoint(context: dg.AssetExecutionContext, hare: HareResource,
     settings = hare.settings()
     cfg = settings.tool
     run = cfg.training
-    init_from = hare.root / "checkpoints" / run.init_from / "final"
-    if not init_from.is_dir():
-        raise dg.Failure(f"tool_checkpoint continues from run {run.init_from!r}, whose final checkpoint {init_from} "
-                         f"does not exist: materialize checkpoints[{run.init_from}] first")
+    init_from = hare.final_checkpoint(run.init_from, "tool_checkpoint")
     shards = hare.lake("api_calling_shards")
     packer = pack_samples(tool_training_samples(hare, len(cfg.apis), run.seq_len), run.seq_len, pad_id=0, eos_id=2)
     manifest = write_shards(shards, packer, run.seq_len, settings.mixture.shard_sequences, cfg.seed,
@@ -217,8 +212,8 @@ def api_calling_scores(context: dg.AssetExecutionContext, hare: HareResource) ->
     retrieval_hits = sum(any(a.name == n for a in r) for n, r in zip(names, retrieved))
     tool = {}
     if cfg.training is not None:
-        outputs = tool_model_outputs(tool_checkpoint_path(hare), [r["prompt"] for r in items], cfg.max_new_tokens,
-                                     len(cfg.apis))
+        outputs = tool_model_outputs(tool_checkpoint_path(hare, "api_calling_scores"), [r["prompt"] for r in items],
+                                     cfg.max_new_tokens, len(cfg.apis))
         tool = accuracy_rows(names, judge(outputs, targets, cfg.apis, functional=True))
     subset = cfg.max_scored_per_api is not None
     rows = []
@@ -258,7 +253,7 @@ def quantized_checkpoints(context: dg.AssetExecutionContext, hare: HareResource)
 
     settings = hare.settings()
     cfg = settings.tool
-    checkpoint = tool_checkpoint_path(hare)
+    checkpoint = tool_checkpoint_path(hare, "quantized_checkpoints")
     folder = hare.root / "quantized" / TOOL_RUN
     shutil.rmtree(folder, ignore_errors=True)
     model, tokenizer = load_checkpoint(checkpoint)

@@ -35,12 +35,7 @@ class TrainingFolder(StagedDir):
 
 
 def run_config(settings: Settings, run: str, cfg: TrainRun, hare: HareResource, output_dir: Path) -> dict:
-    init_from = None
-    if cfg.init_from:
-        init_from = hare.root / "checkpoints" / cfg.init_from / "final"
-        if not init_from.is_dir():
-            raise dg.Failure(f"checkpoints[{run}] continues from run {cfg.init_from!r}, whose final checkpoint "
-                             f"{init_from} does not exist: materialize checkpoints[{cfg.init_from}] first")
+    init_from = hare.final_checkpoint(cfg.init_from, f"checkpoints[{run}]") if cfg.init_from else None
     return train_run_json(settings.training, cfg, hare.lake("tokenized_shards", run), output_dir, init_from)
 
 
