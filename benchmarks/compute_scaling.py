@@ -13,7 +13,8 @@ raylets and workers included, every 0.1 s) through the stage code the assets cal
   object store sizes), started and stopped by the child (`Cluster.shutdown()`);
 * filter: `filter_signals` in the child (cheap, the same on both sides);
 * global: `write_deduplicated` (DuckDB under `--memory-limit`, spilling to the work dir; one
-  `band_edges` task per band, local or on Ray) and connected components in the child.
+  `band_edges` task per band, local or on Ray) and connected components (a union-find in the child
+  while the edges number under `component_edges_per_task`, else star rounds as tasks).
 
 Outputs of the two sides are compared (sha256 of the kept and removed files): the table says whether
 they are identical.
@@ -76,7 +77,8 @@ def side(args: argparse.Namespace) -> None:
     from hare_assets.core.minhash import lsh_params
     from hare_assets.core.schemas import CLEANED_SCHEMA, REJECTION_SCHEMA
     from hare_assets.core.settings import Cleaning, Compute, Dedup
-    from hare_assets.dedup.plan import duckdb_limits, write_deduplicated
+    from hare_assets.core.warehouse import duckdb_limits
+    from hare_assets.dedup.plan import write_deduplicated
 
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)

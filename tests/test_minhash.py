@@ -4,6 +4,7 @@ from collections import Counter
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from hare_assets.core import minhash as mh
@@ -20,7 +21,9 @@ from hare_assets.core.minhash import (
     text_hashes,
 )
 from hare_assets.core.schemas import CLEANED_SCHEMA
-from hare_assets.dedup.plan import connected_components, write_deduplicated
+from hare_assets.core.settings import Compute
+from hare_assets.dedup.components import connected_components, star_components
+from hare_assets.dedup.plan import write_deduplicated
 
 K, P, SEED = 5, 128, 1
 
@@ -239,7 +242,36 @@ def test_connected_components():
     assert set(connected_components(chain).values()) == {1}
 
 
-def test_dedup_keeps_the_heaviest_source_then_the_smallest_id(tmp_path):
+def star_roots(tmp_path, files: list[list[tuple[int, int]]], parts: int) -> tuple[dict[int, int], int]:
+    paths = []
+    for i, pairs in enumerate(files):
+        paths.append(str(tmp_path / f"edges{i}.parquet"))
+        pq.write_table(pa.table({"head": pa.array([min(p) for p in pairs], pa.int64()),
+                                 "idx": pa.array([max(p) for p in pairs], pa.int64())}), paths[-1])
+    glob, rounds = star_components(Compute(), paths, parts, tmp_path / "star", "200MB", str(tmp_path / "tmp"))
+    rows = duckdb.sql(f"SELECT DISTINCT u, v FROM read_parquet('{glob}')").fetchall()
+    roots = {v: u for u, v in rows if u < v} | {u: u for u, v in rows if u < v}
+    return roots, rounds
+
+
+def test_star_components_equal_union_find(tmp_path):
+    rng = random.Random(3)
+    # Random sparse graph, a long chain in an unfavourable order, and a clique, over three edge files.
+    random_pairs = [tuple(rng.sample(range(2000), 2)) for _ in range(1500)]
+    chain = [(i, i + 1) for i in range(5000, 4000, -1)]
+    clique = [(a, b) for a in range(9000, 9030) for b in range(a + 1, 9030)]
+    files = [random_pairs, chain, clique[:200] + random_pairs[:50]]
+    expected = connected_components(p for f in files for p in f)
+    roots, rounds = star_roots(tmp_path, files, parts=3)
+    assert roots == expected
+    assert 1 < rounds < 30  # the chain needs several rounds (log-many)
+    # Every node is a leaf of its component's smallest node: a star, and a rerun gives the same.
+    assert star_roots(tmp_path, files, parts=5)[0] == expected
+
+
+@pytest.mark.parametrize("compute", [Compute(), Compute(dedup_key_shards=3, component_edges_per_task=1)],
+                         ids=["one-task-per-band", "key-shards-and-star-rounds"])
+def test_dedup_keeps_the_heaviest_source_then_the_smallest_id(tmp_path, compute):
     # Near clusters {d1, d2, d3} and {d7, d8} share a band-0 bucket; d4, d5, d6 share a text hash.
     weight = {"d1": 0.5, "d2": 11.0, "d3": 11.0, "d4": 2.0, "d5": 3.0, "d6": 3.0, "d7": 1.0, "d8": 1.0, "d9": 4.0}
     ids = sorted(weight)
@@ -255,7 +287,7 @@ def test_dedup_keeps_the_heaviest_source_then_the_smallest_id(tmp_path):
     with duckdb.connect() as con:
         rows_in, reasons, kept_rows = write_deduplicated(
             con, str(tmp_path / "cleaned" / "*.parquet"), str(tmp_path / "signatures" / "*.parquet"), 2,
-            tmp_path / "scratch", tmp_path / "kept", tmp_path / "rejected")
+            tmp_path / "scratch", tmp_path / "kept", tmp_path / "rejected", compute)
     assert read_table(tmp_path / "kept").column("id").to_pylist() == ["d2", "d5", "d7", "d9"]
     rejected = read_table(tmp_path / "rejected").to_pylist()
     assert {r["id"]: (r["stage"], r["reason"], r["detail"]) for r in rejected} == {
@@ -263,3 +295,5 @@ def test_dedup_keeps_the_heaviest_source_then_the_smallest_id(tmp_path):
         "d8": ("dedup", "near_duplicate", "duplicate of d7"),
         "d4": ("dedup", "exact_duplicate", "duplicate of d5"), "d6": ("dedup", "exact_duplicate", "duplicate of d5")}
     assert (rows_in, kept_rows, reasons) == (9, 4, Counter(near_duplicate=3, exact_duplicate=2))
+    assert (tmp_path / "scratch" / "star").is_dir() == (compute.component_edges_per_task == 1)
+    assert len(list((tmp_path / "scratch" / "edges").glob("*.parquet"))) == 2 * compute.dedup_key_shards

@@ -1,5 +1,5 @@
 """`compute: {kind: ray}` on a real three-node Ray cluster on localhost: the sample's D1 scoring, global
-dedup, topic embeddings, decontamination and shards come out byte-identical to `local`, and the
+dedup (key shards and star rounds there), topic embeddings, decontamination and shards come out byte-identical to `local`, and the
 tasks ran on more than one node (Ray's state API).
 
 The cluster is started here (`ray.cluster_utils.Cluster`: a head and two workers, each with its own
@@ -33,6 +33,7 @@ RAY_SELECTION = ("key:d1_signals or key:d1_documents or key:topic_clusters or ke
                  "or key:tokenized_shards")
 # The stage functions that run as Ray tasks (core.compute names each task after its function).
 TASKS = {"hare_assets.cleaning.signals.score_table", "hare_assets.dedup.plan.band_edges",
+         "hare_assets.dedup.components.star_phase",
          "hare_assets.core.embeddings.embed_chunk", "hare_assets.core.overlap.scoring.check_texts",
          "model_training.tokenizer.encode_texts"}
 NODE = {"num_cpus": 1, "memory": 1 << 30, "object_store_memory": 100 << 20}
@@ -95,7 +96,9 @@ def test_ray_outputs_equal_local_and_tasks_span_nodes(tmp_path, monkeypatch, clu
     raw = small_sample_config()
     local_cfg = tmp_path / "local.yaml"
     local_cfg.write_text(yaml.safe_dump(raw))
-    raw["compute"] = {"kind": "ray", "address": cluster.address, "max_in_flight": 6}
+    # Key shards and star rounds on Ray against one task per band and a union-find locally: same survivors.
+    raw["compute"] = {"kind": "ray", "address": cluster.address, "max_in_flight": 6, "dedup_key_shards": 2,
+                      "component_edges_per_task": 8}
     ray_cfg = tmp_path / "ray.yaml"
     ray_cfg.write_text(yaml.safe_dump(raw))
 

@@ -138,6 +138,12 @@ class Compute(_Strict):
     # holds two (the plan's and one band task's), about 2x this in all. null: HARE_HOME/tmp/duckdb.
     duckdb_memory_limit: str = Field("2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     duckdb_temp_directory: str | None = None
+    # Global dedup: each LSH band's key collisions are split into this many tasks by key hash, so one
+    # task's join and window stay small when a band's keys outgrow one task's memory.
+    dedup_key_shards: int = Field(1, ge=1)
+    # Connected components run as a union-find in one task up to this many edges (~200 B each in
+    # Python); past it, as large-star/small-star rounds over partitions of about this many edges each.
+    component_edges_per_task: int = Field(10_000_000, ge=1)
 
     @model_validator(mode="after")
     def _ray_has_an_address(self) -> "Compute":

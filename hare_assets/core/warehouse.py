@@ -98,3 +98,11 @@ class Warehouse:
         with self.connect(read_only=True) as con:
             return [r[0] for r in con.execute(
                 "SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+
+
+def duckdb_limits(con: duckdb.DuckDBPyConnection, memory_limit: str, temp_directory: str | Path) -> None:
+    """Bounded memory: DuckDB spills joins, sorts and temp tables to `temp_directory` past `memory_limit`."""
+    Path(temp_directory).mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    con.execute(f"SET temp_directory = {quote_literal(str(temp_directory))}")
+    con.execute("SET preserve_insertion_order = false")  # every result that needs an order says ORDER BY

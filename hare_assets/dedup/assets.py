@@ -26,8 +26,8 @@ from hare_assets.core.provenance import document_rows, source_provenance
 from hare_assets.core.resources import HareResource
 from hare_assets.core.schemas import CLEANED_SCHEMA
 from hare_assets.core.settings import Settings
-from hare_assets.core.warehouse import quote_literal
-from hare_assets.dedup.plan import duckdb_limits, write_deduplicated
+from hare_assets.core.warehouse import duckdb_limits, quote_literal
+from hare_assets.dedup.plan import write_deduplicated
 
 PER_SOURCE = "raw_rows_conserved_per_source"
 

@@ -1,25 +1,23 @@
 """The global dedup step of D1 (pure code, no Dagster): a duplicate plan in DuckDB over the stored
 text hashes and LSH band keys, then a streaming write of kept and removed documents.
 
-It works on compact data on disk; only the duplicate edges (one per bucket member) come into
-Python for connected components, so memory follows the number of duplicates, not the corpus.
-DuckDB runs under `compute.duckdb_memory_limit` and spills to `duckdb_temp_directory` past it.
+It works on compact data on disk, and DuckDB runs under `compute.duckdb_memory_limit`, spilling to
+`duckdb_temp_directory` past it, so memory follows the number of duplicates, not the corpus.
 
-Band-key collisions are found per band (`band_edges`, one task per band: in this process, or Ray
-tasks with `compute: ray`), as in datatrove's MinHash stage: two documents are candidates only when
-one band's key matches, so the bands need no shuffle between them. Each task reads the band-key
-Parquet and the exact-dedup survivors from `scratch` (shared storage: HARE_HOME) and returns its
-star edges; connected components run over all of them in this process.
+Band-key collisions are found per (band, key-hash shard) (`band_edges`, one task each: in this process,
+or Ray tasks with `compute: ray`), as in datatrove's MinHash stage: two documents are candidates only
+when one band's key matches, so the tasks need no shuffle between them. Each task reads the band-key
+Parquet and the exact-dedup survivors from `scratch` (shared storage: HARE_HOME) and writes its star
+edges there; connected components (`components.py`) run over those files.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,62 +25,30 @@ from hare_assets.core.compute import map_batches
 from hare_assets.core.lake import ParquetSink, staged
 from hare_assets.core.schemas import CLEANED_SCHEMA, DOCUMENT_SCHEMA, REJECTION_SCHEMA
 from hare_assets.core.settings import Compute
-from hare_assets.core.warehouse import quote_literal
+from hare_assets.core.warehouse import duckdb_limits, quote_literal
+from hare_assets.dedup.components import components_table
 
 BATCH = 50_000
 
 
-def connected_components(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
-    """Union-find over candidate pairs: every id that appears maps to its component's smallest id."""
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:  # path compression
-            parent[x], x = root, parent[x]
-        return root
-
-    for a, b in pairs:
-        a, b = int(a), int(b)
-        if a not in parent:
-            parent[a] = a
-        if b not in parent:
-            parent[b] = b
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            if ra < rb:
-                parent[rb] = ra
-            else:
-                parent[ra] = rb
-    return {x: find(x) for x in parent}
-
-
-def duckdb_limits(con: duckdb.DuckDBPyConnection, memory_limit: str, temp_directory: str | Path) -> None:
-    """Bounded memory: DuckDB spills joins, sorts and temp tables to `temp_directory` past `memory_limit`."""
-    Path(temp_directory).mkdir(parents=True, exist_ok=True)
-    con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
-    con.execute(f"SET temp_directory = {quote_literal(str(temp_directory))}")
-    con.execute("SET preserve_insertion_order = false")  # every result that needs an order says ORDER BY
-
-
-def band_edges(bands: tuple[int, int], signature_glob: str, survivors: str, memory_limit: str,
-               temp_directory: str) -> np.ndarray:
-    """(k, 2) int64 star edges (bucket's smallest idx, member idx) of the bands in [lo, hi): the
-    exact-dedup survivors (`survivors` Parquet: id, idx) that share a band key."""
-    lo, hi = bands
+def band_edges(task: tuple[int, int], signature_glob: str, survivors: str, shards: int, out_dir: str,
+               memory_limit: str, temp_directory: str) -> tuple[str, int]:
+    """Writes the star edges (head: the bucket's smallest idx, idx: a member) of one (band, key shard):
+    the exact-dedup survivors (`survivors` Parquet: id, idx) that share a key of that band whose hash
+    falls in the shard. Returns (the edge file, its edges)."""
+    band, shard = task
+    out = str(Path(out_dir) / f"band{band}-shard{shard}.parquet")
     with duckdb.connect() as con:
         duckdb_limits(con, memory_limit, temp_directory)
-        edges = con.execute(f"""
-            WITH s AS (
-                SELECT k.idx, sig.band, sig.key
+        con.execute(f"""
+            COPY (WITH s AS (
+                SELECT k.idx, sig.key
                 FROM read_parquet({quote_literal(signature_glob)}) sig
                 JOIN read_parquet({quote_literal(survivors)}) k ON k.id = sig.id
-                WHERE sig.band >= {int(lo)} AND sig.band < {int(hi)}),
-            b AS (SELECT idx, min(idx) OVER (PARTITION BY band, key) AS head FROM s)
-            SELECT DISTINCT head, idx FROM b WHERE head <> idx""").fetchnumpy()
-    return np.stack([edges["head"].astype(np.int64), edges["idx"].astype(np.int64)], axis=1)
+                WHERE sig.band = {int(band)} AND hash(sig.key) % {int(shards)} = {int(shard)}),
+            b AS (SELECT idx, min(idx) OVER (PARTITION BY key) AS head FROM s)
+            SELECT DISTINCT head, idx FROM b WHERE head <> idx) TO {quote_literal(out)} (FORMAT parquet)""")
+        return out, con.execute(f"SELECT count(*) FROM read_parquet({quote_literal(out)})").fetchone()[0]
 
 
 def duplicate_plan(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_glob: str, bands: int,
@@ -104,13 +70,15 @@ def duplicate_plan(con: duckdb.DuckDBPyConnection, cleaned_glob: str, signature_
     survivors = scratch / "survivors.parquet"
     con.execute(f"COPY (SELECT id, idx FROM exact WHERE id = keeper) TO {quote_literal(str(survivors))} (FORMAT parquet)")
     settings = con.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
-    per_band = map_batches(compute, band_edges, [(b, b + 1) for b in range(bands)],
-                           shared={"signature_glob": signature_glob, "survivors": str(survivors),
-                                   "memory_limit": settings[0], "temp_directory": settings[1]})
-    edges = (tuple(e) for part in per_band for e in part.tolist())
-    roots = connected_components(edges)
-    con.register("components", pa.table({"idx": pa.array(list(roots), pa.int64()),
-                                         "root": pa.array(list(roots.values()), pa.int64())}))
+    limits = {"memory_limit": settings[0], "temp_directory": settings[1]}
+    edge_dir = scratch / "edges"
+    shutil.rmtree(edge_dir, ignore_errors=True)
+    edge_dir.mkdir(parents=True)
+    shards = compute.dedup_key_shards
+    edge_files = list(map_batches(compute, band_edges, [(b, s) for b in range(bands) for s in range(shards)],
+                                  shared={"signature_glob": signature_glob, "survivors": str(survivors),
+                                          "shards": shards, "out_dir": str(edge_dir), **limits}))
+    components_table(con, compute, [f for f, _ in edge_files], sum(n for _, n in edge_files), scratch, **limits)
     con.execute("""
         CREATE TEMP TABLE plan AS
         WITH near AS (
