@@ -68,8 +68,8 @@ def side(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
     from hare_assets.cleaning.signals import (
-        BAND_SCHEMA,
         SIGNALS_SCHEMA,
+        band_key_sink,
         filter_signals,
         score_batches,
     )
@@ -108,7 +108,7 @@ def side(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         for shard in shards:
             with ParquetSink(out / "d1_signals" / shard.stem, SIGNALS_SCHEMA) as sig_sink, \
-                    ParquetSink(out / "minhash_signatures" / shard.stem, BAND_SCHEMA) as band_sink:
+                    band_key_sink(out / "minhash_signatures" / shard.stem) as band_sink:
                 batches = pq.ParquetFile(shard).iter_batches(batch_size=BATCH_ROWS)
                 for signals, bands, _ in score_batches(batches, Cleaning(), Dedup(), args.workers, compute):
                     sig_sink.write_table(signals)

@@ -133,7 +133,7 @@ def _ours_score_shard(shard: str, out_root: str) -> dict:
     """d1_signals for one partition: rules + language ID + exact hash + LSH band keys, one pass."""
     import pyarrow.parquet as pq
 
-    from hare_assets.cleaning.signals import BAND_SCHEMA, SIGNALS_SCHEMA, score_batches
+    from hare_assets.cleaning.signals import SIGNALS_SCHEMA, band_key_sink, score_batches
     from hare_assets.core.lake import ParquetSink
     from hare_assets.core.settings import Cleaning, Dedup
 
@@ -141,7 +141,7 @@ def _ours_score_shard(shard: str, out_root: str) -> dict:
     t0 = time.perf_counter()
     rules_s = sketch_s = 0.0
     with ParquetSink(Path(out_root) / "d1_signals" / name, SIGNALS_SCHEMA) as sig_sink, \
-            ParquetSink(Path(out_root) / "minhash_signatures" / name, BAND_SCHEMA) as band_sink:
+            band_key_sink(Path(out_root) / "minhash_signatures" / name) as band_sink:
         for signals, bands, stats in score_batches(pq.ParquetFile(shard).iter_batches(batch_size=BATCH_ROWS),
                                                    Cleaning(), Dedup(), workers=1):
             sig_sink.write_table(signals)

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from hare_assets.cli import main
+from hare_assets.core.lake import asset_dir, parquet_files
+from hare_assets.core.minhash import lsh_params
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -115,6 +118,18 @@ def test_bad_input_accounted_removal_table_and_weights(corpus):
         checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
             [dg.AssetCheckKey(dg.AssetKey("d1_documents"), "raw_rows_conserved_per_source")])
         assert next(iter(checks.values())).event.dagster_event.event_specific_data.passed
+
+
+def test_band_keys_are_stored_one_band_per_row_group(corpus):
+    """What lets each dedup task read only its band's row groups."""
+    home, _, raw, _, _ = corpus
+    bands = lsh_params(raw["dedup"]["jaccard_threshold"], raw["dedup"]["num_perm"])[0]
+    for source in ("web", "wiki"):
+        groups = []
+        for f in parquet_files(asset_dir(home, "minhash_signatures", source)):
+            meta = pq.ParquetFile(f).metadata
+            groups += [meta.row_group(i).column(1).statistics for i in range(meta.num_row_groups)]
+        assert all(s.min == s.max for s in groups) and sorted(s.min for s in groups) == list(range(bands))
 
 
 def test_changed_threshold_reruns_only_the_filter(corpus, monkeypatch):

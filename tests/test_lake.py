@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from hare_assets.core.lake import (
@@ -47,6 +48,20 @@ def test_an_error_discards_every_staged_folder_and_success_swaps_all(tmp_path):
         assert (rows(a), rows(b)) == ([1], [2])  # nothing visible before the commit
     assert (rows(a), rows(b)) == ([10], [20])
     assert list((tmp_path / "a" / ".staging").iterdir()) == [] and list((tmp_path / "b" / ".staging").iterdir()) == []
+
+
+def test_row_groups_by_stores_each_run_of_a_value_as_its_own_row_group(tmp_path):
+    schema = pa.schema([("band", pa.int16()), ("x", pa.int64())])
+    dest = tmp_path / "t" / "p"
+    with ParquetSink(dest, schema, row_groups_by="band") as sink:
+        sink.write_table(pa.table({"band": [0, 0, 1, 1, 1, 2], "x": [0, 1, 2, 3, 4, 5]}, schema=schema))
+        sink.write_table(pa.table({"band": [0, 1], "x": [6, 7]}, schema=schema))
+    meta = pq.ParquetFile(next(dest.glob("*.parquet"))).metadata
+    groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+    # min = max per row group: a reader filtering on band skips every other group by its statistics.
+    assert [(g.column(0).statistics.min, g.column(0).statistics.max, g.num_rows) for g in groups] == [
+        (0, 0, 2), (1, 1, 3), (2, 2, 1), (0, 0, 1), (1, 1, 1)]
+    assert rows(dest) == list(range(8))
 
 
 def test_a_dead_writers_commit_is_finished_and_its_leftovers_removed(tmp_path):

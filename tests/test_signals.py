@@ -63,8 +63,10 @@ def test_score_table_rows_and_band_keys():
     b, r = lsh_params(DEDUP.jaccard_threshold, DEDUP.num_perm)
     keys = band_keys(signatures(edited, DEDUP.shingle_words, DEDUP.num_perm, DEDUP.seed), b, r)
     assert bands.num_rows == len(TEXTS) * b
-    assert bands.column("key").to_pylist() == keys.reshape(-1).tolist()
-    assert bands.column("id").to_pylist()[:b] == ["d0"] * b
+    # Band-major: all documents' band 0 keys, then band 1's ...
+    assert bands.column("key").to_pylist() == keys.T.reshape(-1).tolist()
+    assert bands.column("band").to_pylist() == [i for i in range(b) for _ in TEXTS]
+    assert bands.column("id").to_pylist() == [f"d{i}" for i in range(len(TEXTS))] * b
     assert sig.column("language").to_pylist()[2] is None and sig.column("language").to_pylist()[0] == "en"
 
 

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 
 from hare_assets.cleaning.rules import DROP_RULES, rule_set_for
 from hare_assets.cleaning.signals import (
-    BAND_SCHEMA,
     SIGNALS_SCHEMA,
+    band_key_sink,
     filter_fingerprint,
     filter_signals,
     score_batches,
@@ -87,7 +87,7 @@ def build_d1_signals(settings: Settings) -> dg.AssetsDefinition:
                                                                  columns=DOCUMENT_SCHEMA.names)
 
             with staged(ParquetSink(hare.lake("d1_signals", source.name), SIGNALS_SCHEMA),
-                        ParquetSink(hare.lake("minhash_signatures", source.name), BAND_SCHEMA)) as (sig_sink, band_sink):
+                        band_key_sink(hare.lake("minhash_signatures", source.name))) as (sig_sink, band_sink):
                 for signals, bands, stats in score_batches(batches(), settings.cleaning, settings.dedup, workers,
                                                            settings.compute):
                     sig_sink.write_table(signals)

@@ -18,7 +18,9 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,6 +31,7 @@ from hare_assets.cleaning.rules import (
     score_batch,
 )
 from hare_assets.core.compute import available_cores, map_batches
+from hare_assets.core.lake import ParquetSink
 from hare_assets.core.minhash import band_keys, lsh_params, sketch
 from hare_assets.core.rejection import Rejection
 from hare_assets.core.schemas import (
@@ -49,6 +52,12 @@ SIGNAL_TYPES = {
 SIGNALS_SCHEMA = pa.schema([*DOCUMENT_SCHEMA, ("edits", pa.string()), ("text_hash", pa.int64()),
                             *SIGNAL_TYPES.items()])
 BAND_SCHEMA = pa.schema([("id", pa.string()), ("band", pa.int16()), ("key", pa.int64())])
+
+
+def band_key_sink(dest: Path) -> ParquetSink:
+    """The lake folder of band keys: one row group per (batch, band), so a dedup task that filters on
+    its band reads only that band's row groups (DuckDB skips the rest by their statistics)."""
+    return ParquetSink(dest, BAND_SCHEMA, row_groups_by="band")
 
 # Which config keys shape the signals, which only the filter, and which change neither (how fast).
 SCORING_KEYS = {"cleaning": ("code_categories", "math_categories", "max_scored_chars"),
@@ -102,10 +111,11 @@ def score_table(batch: pa.Table | pa.RecordBatch, cleaning: Cleaning, dedup: Ded
         "text_hash": pa.array(hashes, pa.int64()),
         **{name: pa.array([s.signals[name] for s in scored], typ) for name, typ in SIGNAL_TYPES.items()},
     }, schema=SIGNALS_SCHEMA)
+    # Band-major, so the sink can store one row group per band and each dedup task reads only its band.
     band_rows = pa.table({
-        "id": pc.take(batch.column("id"), pa.array([i for i in range(n) for _ in range(bands)], pa.int64())),
-        "band": pa.array(list(range(bands)) * n, pa.int16()),
-        "key": pa.array(keys.reshape(-1), pa.int64()),
+        "id": pc.take(batch.column("id"), pa.array(np.tile(np.arange(n), bands))),
+        "band": pa.array(np.repeat(np.arange(bands, dtype=np.int16), n)),
+        "key": pa.array(keys.T.reshape(-1)),
     }, schema=BAND_SCHEMA)
     stats = {"rows": n, "rules_s": t1 - t0, "sketch_s": t2 - t1, "edits": dict(edits)}
     return signals, band_rows, stats

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -192,13 +193,17 @@ class ParquetSink(StagedDir):
     """Streams record batches into `<dest>/part-NNNNN.parquet`, swapped in atomically on close
     (alone as a context manager, or with other folders through `staged`).
 
-    `rows_per_file` bounds file size; memory stays at one batch.
+    `rows_per_file` bounds file size; memory stays at one batch. `row_groups_by`: a column the written
+    tables are sorted by; each run of one value becomes its own row group, so a reader filtering on that
+    column skips the other row groups by their statistics.
     """
 
-    def __init__(self, dest: Path, schema: pa.Schema, rows_per_file: int = 500_000):
+    def __init__(self, dest: Path, schema: pa.Schema, rows_per_file: int = 500_000,
+                 row_groups_by: str | None = None):
         super().__init__(dest)
         self.schema = schema
         self.rows_per_file = rows_per_file
+        self.row_groups_by = row_groups_by
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._file_rows = 0
@@ -214,7 +219,13 @@ class ParquetSink(StagedDir):
         table = table.select(self.schema.names).cast(self.schema)
         if self._writer is None or self._file_rows >= self.rows_per_file:
             self._roll()
-        self._writer.write_table(table)
+        if self.row_groups_by is None:
+            self._writer.write_table(table)
+        else:
+            values = table[self.row_groups_by].to_numpy()
+            starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]).tolist() + [table.num_rows]
+            for start, end in zip(starts, starts[1:]):
+                self._writer.write_table(table.slice(start, end - start))
         self._file_rows += table.num_rows
         self.rows += table.num_rows
 

@@ -6,9 +6,10 @@ It works on compact data on disk, and DuckDB runs under `compute.duckdb_memory_l
 
 Band-key collisions are found per (band, key-hash shard) (`band_edges`, one task each: in this process,
 or Ray tasks with `compute: ray`), as in datatrove's MinHash stage: two documents are candidates only
-when one band's key matches, so the tasks need no shuffle between them. Each task reads the band-key
-Parquet and the exact-dedup survivors from `scratch` (shared storage: HARE_HOME) and writes its star
-edges there; connected components (`components.py`) run over those files.
+when one band's key matches, so the tasks need no shuffle between them. Each task reads its band's row
+groups of the band-key Parquet (`d1_signals` stores one row group per batch and band, and DuckDB skips
+the others by their statistics) and the exact-dedup survivors from `scratch` (shared storage:
+HARE_HOME), and writes its star edges there; connected components (`components.py`) run over those files.
 """
 
 from __future__ import annotations
