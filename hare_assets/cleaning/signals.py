@@ -59,6 +59,7 @@ def band_key_sink(dest: Path) -> ParquetSink:
     its band reads only that band's row groups (DuckDB skips the rest by their statistics)."""
     return ParquetSink(dest, BAND_SCHEMA, row_groups_by="band")
 
+
 # Which config keys shape the signals, which only the filter, and which change neither (how fast).
 SCORING_KEYS = {"cleaning": ("code_categories", "math_categories", "max_scored_chars"),
                 "dedup": ("shingle_words", "num_perm", "jaccard_threshold", "seed")}
